@@ -53,16 +53,16 @@ SCALES: dict[str, Scale] = {
         name="laptop",
         bpe=BPESizes(
             num_words=50_000,
-            num_merges=5_000,
-            merge_grid=(0, 100, 500, 1_000, 2_000, 5_000),
+            num_merges=20_000,
+            merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000),
         ),
     ),
     "gpu": Scale(
         name="gpu",
         bpe=BPESizes(
-            num_words=50_000,
-            num_merges=10_000,
-            merge_grid=(0, 100, 500, 1_000, 2_000, 5_000, 10_000),
+            num_words=100_000,
+            num_merges=40_000,
+            merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000, 40_000),
         ),
     ),
 }
@@ -126,7 +126,10 @@ def start_notebook(seed: int = 0) -> Scale:
 
     Returns the scale preset, from which the notebook reads all its sizes.
     """
+    import pandas as pd
+
     scale = get_scale()
     seed_everything(seed)
+    pd.set_option("display.max_colwidth", 200)  # show whole token sequences in tables
     print(f"scale: {scale.name} | device: {get_device().type} | seed: {seed}")
     return scale

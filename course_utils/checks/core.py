@@ -1,0 +1,63 @@
+"""The machinery shared by every exercise checker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class Case:
+    """One call of the student's function and the answer it should give."""
+
+    args: tuple
+    expected: Any
+    hint: str = ""
+    kwargs: dict = field(default_factory=dict)
+
+    def call_text(self, name: str) -> str:
+        parts = [_short(a) for a in self.args]
+        parts += [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        return f"{name}({', '.join(parts)})"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_checks(
+    name: str,
+    function: Callable,
+    cases: list[Case],
+    same: Callable[[Any, Any], bool] | None = None,
+) -> None:
+    """Call ``function`` on every case; print one success line or raise a friendly error.
+
+    ``same(got, expected)`` decides equality (default ``==``).
+    """
+    if not callable(function):
+        raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
+    same = same or (lambda got, expected: got == expected)
+    for number, case in enumerate(cases, start=1):
+        call = case.call_text(name)
+        try:
+            got = function(*case.args, **case.kwargs)
+        except NotImplementedError:
+            raise AssertionError(
+                f"{name} is not written yet: replace `raise NotImplementedError()` with your code."
+            ) from None
+        except Exception as error:  # the student's code crashed: show where
+            raise AssertionError(
+                f"Check {number}/{len(cases)}: {call} raised {type(error).__name__}: {error}"
+            ) from error
+        if not same(got, case.expected):
+            message = (
+                f"Check {number}/{len(cases)} failed: {call}\n"
+                f"  returned: {_short(got, 400)}\n"
+                f"  expected: {_short(case.expected, 400)}"
+            )
+            if case.hint:
+                message += f"\n  hint: {case.hint}"
+            raise AssertionError(message)
+    print(f"✅ {name}: all {len(cases)} checks passed.")

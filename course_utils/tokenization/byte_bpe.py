@@ -1,0 +1,143 @@
+"""Byte-level BPE, GPT-2 style.
+
+Text is cut into pieces by GPT-2's regex, each piece's UTF-8 bytes are shown
+as printable characters (:func:`bytes_to_unicode`; a space becomes ``Ġ``),
+and BPE runs on those characters with no end-of-word symbol. All 256 bytes
+are in the vocabulary, so no text ever needs an unknown token.
+
+>>> tok = train_byte_bpe("the cat and the hat", 5)
+>>> tok.tokenize("the hat")
+['the', 'Ġ', 'h', 'at']
+>>> tok.decode(tok.encode("naïve 🤗"))
+'naïve 🤗'
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import regex
+
+from ._json import VERSION, check_merges, read_json, write_json_atomic
+from .bpe_core import Pair, apply_merges, check_num_merges, learn_merges
+
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+_GPT2_REGEX = regex.compile(GPT2_PATTERN)
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's map from each byte to a printable character.
+
+    Bytes that are printable Latin-1 characters (33-126, 161-172, 174-255)
+    stand for themselves; the other 68 become ``chr(256 + n)`` in order.
+
+    >>> m = bytes_to_unicode()
+    >>> m[ord("a")], m[ord(" ")], m[ord("\\n")]
+    ('a', 'Ġ', 'Ċ')
+    """
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    mapping = {byte: chr(byte) for byte in printable}
+    others = [byte for byte in range(256) if byte not in mapping]
+    mapping.update({byte: chr(256 + n) for n, byte in enumerate(others)})
+    return dict(sorted(mapping.items()))
+
+
+BYTE_TO_CHAR = bytes_to_unicode()
+CHAR_TO_BYTE = {char: byte for byte, char in BYTE_TO_CHAR.items()}
+
+
+def pretokenize(text: str) -> list[str]:
+    """Cut text into GPT-2's pieces: words with their leading space, numbers, punctuation, spaces.
+
+    >>> pretokenize("Hello, world!  It's 2024.")
+    ['Hello', ',', ' world', '!', ' ', ' It', "'s", ' 2024', '.']
+    """
+    return _GPT2_REGEX.findall(text)
+
+
+def to_byte_symbols(piece: str) -> str:
+    """The piece's UTF-8 bytes as printable characters: ``" hé"`` -> ``"ĠhÃ©"``."""
+    return "".join(BYTE_TO_CHAR[byte] for byte in piece.encode("utf-8"))
+
+
+def train_byte_bpe(text: str, num_merges: int) -> ByteBPETokenizer:
+    """Learn ``num_merges`` byte-level merges from ``text`` (fewer if no pair is left).
+
+    Same engine as :func:`train_bpe`, with the ``"id"`` tie-break of Hugging
+    Face ``tokenizers`` and the full 256-byte alphabet: the merges equal those
+    of its ``BpeTrainer(vocab_size=256 + num_merges)`` behind a ``ByteLevel``
+    pre-tokenizer.
+    """
+    check_num_merges(num_merges)
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text must be a non-empty str; got {text!r:.40}")
+    counts = Counter(to_byte_symbols(piece) for piece in pretokenize(text))
+    vocab = {tuple(symbols): count for symbols, count in counts.items()}
+    merges, _ = learn_merges(vocab, num_merges, "id", alphabet=BYTE_TO_CHAR.values())
+    return ByteBPETokenizer(merges)
+
+
+@dataclass(repr=False)
+class ByteBPETokenizer:
+    """Byte-level merges (pairs of mapped strings, like GPT-2's ``merges.txt``).
+
+    ``vocab`` lists the 256 byte characters in code point order, then each
+    merged token in merge order: the ids ``tokenizers`` gives (GPT-2's own
+    ``vocab.json`` numbers the bytes in :func:`bytes_to_unicode` order instead).
+    """
+
+    merges: list[Pair]
+    vocab: list[str] = field(init=False, compare=False)
+    token_to_id: dict[str, int] = field(init=False, compare=False)
+
+    FORMAT: ClassVar[str] = "course_utils.byte_bpe"  # the file format written by save
+
+    def __post_init__(self) -> None:
+        self.merges = [(left, right) for left, right in self.merges]
+        alphabet = sorted(BYTE_TO_CHAR.values())
+        self.vocab = list(dict.fromkeys([*alphabet, *(a + b for a, b in self.merges)]))
+        self.token_to_id = {token: i for i, token in enumerate(self.vocab)}
+        self._ranks = {pair: rank for rank, pair in enumerate(self.merges)}
+        self._cache: dict[str, list[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"ByteBPETokenizer({len(self.merges)} merges, {len(self.vocab)} tokens)"
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokens as mapped strings, e.g. ``['Hello', 'Ġworld']``."""
+        tokens = []
+        for piece in pretokenize(text):
+            symbols = to_byte_symbols(piece)
+            if symbols not in self._cache:
+                self._cache[symbols] = apply_merges(symbols, self._ranks)
+            tokens += self._cache[symbols]
+        return tokens
+
+    def encode(self, text: str) -> list[int]:
+        return [self.token_to_id[token] for token in self.tokenize(text)]
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of the ids; a cut-off UTF-8 character becomes U+FFFD."""
+        bad = [i for i in ids if not 0 <= i < len(self.vocab)]
+        if bad:
+            raise ValueError(f"unknown token ids {bad[:5]}; ids go from 0 to {len(self.vocab) - 1}")
+        data = bytes(CHAR_TO_BYTE[char] for i in ids for char in self.vocab[i])
+        return data.decode("utf-8", errors="replace")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the merges to a JSON file (atomically)."""
+        merges = [list(pair) for pair in self.merges]
+        write_json_atomic(path, {"format": self.FORMAT, "version": VERSION, "merges": merges})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ByteBPETokenizer:
+        """Read a file written by :meth:`save`; ValueError if it is malformed."""
+        data = read_json(path, cls.FORMAT, ("merges",))
+        merges = check_merges(data["merges"], str(path))
+        for pair in merges:
+            if any(char not in CHAR_TO_BYTE for char in pair[0] + pair[1]):
+                raise ValueError(f"{path}: merge {pair} has a character that is not a mapped byte")
+        return cls(merges)

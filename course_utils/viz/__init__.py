@@ -1,0 +1,6 @@
+"""Plots, tables and interactive explorers for the notebooks."""
+
+from course_utils.viz.bpe import merge_stepper, pair_table, segmentation_table, step_html
+from course_utils.viz.tables import side_by_side
+
+__all__ = ["merge_stepper", "pair_table", "segmentation_table", "side_by_side", "step_html"]

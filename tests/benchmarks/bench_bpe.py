@@ -1,0 +1,121 @@
+"""Benchmark: our pure-Python BPE trainer against Hugging Face ``tokenizers`` (Rust).
+
+Run with ``python tests/benchmarks/bench_bpe.py [--words 50000] [--merges 5000]``.
+
+The corpus: the ``--words`` most frequent English words of ``wordfreq`` with
+counts ``max(1, round(frequency * SCALE))``. Both trainers get the same
+problem: every word split into characters plus a separate end-of-word symbol.
+
+- Ours: ``train_bpe(counts, merges, tie_break)``, given the counts directly.
+- ``tokenizers`` cannot take word counts, only text, so it gets each word
+  repeated ``count`` times (one string per word) through a ``WhitespaceSplit``
+  pre-tokenizer, and every word ends with ``<`` (absent from the corpus) as a
+  one-character stand-in for ``</w>``. ``<`` sorts like ``</w>`` among the
+  characters, so with the ``"id"`` tie-break both must learn the same merges;
+  the script checks that. ``SCALE = 1e7`` keeps that text at about 50 MB (the
+  smallest count is then 4, so no count is rounded up to 1; with 1e9 the text
+  would not fit in memory).
+- Reading that text costs ``tokenizers`` time that ours does not spend, so the
+  script also times ``tokenizers`` asked for no merges: that run reads the
+  text, counts words and pairs and stops. The difference to the full run is
+  its merge loop alone, a stricter yardstick than its total (our time
+  includes our own pair counting).
+
+Times are wall-clock (``time.perf_counter``), the best of ``--repeats`` runs.
+Peak memory of our trainer is measured in a separate run under
+``tracemalloc`` (Python allocations only; tracemalloc slows the run down, so
+it is not a timed one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import wordfreq
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from course_utils.tokenization import train_bpe  # noqa: E402
+
+SCALE = 1e7
+T = TypeVar("T")
+END = "<"  # stand-in for "</w>" in the text given to tokenizers
+
+
+def wordfreq_counts(n_words: int) -> dict[str, int]:
+    words = wordfreq.top_n_list("en", n_words)
+    return {w: max(1, round(wordfreq.word_frequency(w, "en") * SCALE)) for w in words}
+
+
+def train_tokenizers(counts: dict[str, int], num_merges: int) -> list[tuple[str, str]]:
+    """Train tokenizers' BPE on the repeated words and return its merges."""
+    alphabet = {c for word in counts for c in word} | {END}
+    text = ((word + END + " ") * count for word, count in counts.items())
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=len(alphabet) + num_merges, min_frequency=0, show_progress=False, special_tokens=[]
+    )
+    tokenizer.train_from_iterator(text, trainer=trainer)
+    merges = json.loads(tokenizer.to_str())["model"]["merges"]
+    merges = [m.split(" ") if isinstance(m, str) else m for m in merges]
+    return [(a.replace(END, "</w>"), b.replace(END, "</w>")) for a, b in merges]
+
+
+def best_time(repeats: int, function: Callable[[], T]) -> tuple[T, float]:
+    """The result of ``function()`` and its fastest wall time over ``repeats`` runs."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return result, min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--words", type=int, default=50_000)
+    parser.add_argument("--merges", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=3, help="report the best of this many runs")
+    args = parser.parse_args()
+
+    counts = wordfreq_counts(args.words)
+    assert not any(END in word for word in counts)
+    total = sum(counts.values())
+    print(f"corpus: {len(counts)} distinct words, {total} in all; {args.merges} merges; "
+          f"best of {args.repeats} runs")
+
+    ours = {}
+    for tie_break in ("first", "id"):
+        train = lambda: train_bpe(counts, args.merges, tie_break=tie_break)  # noqa: E731
+        tok, seconds = best_time(args.repeats, train)
+        tracemalloc.start()
+        train()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        ours[tie_break] = tok.merges, seconds
+        memory = f"peak {peak / 2**20:.0f} MiB (tracemalloc)"
+        print(f"ours ({tie_break!r}):".ljust(16) + f"{seconds:.2f} s, {memory}")
+
+    hf_merges, hf_seconds = best_time(args.repeats, lambda: train_tokenizers(counts, args.merges))
+    _, hf_read_seconds = best_time(args.repeats, lambda: train_tokenizers(counts, 0))
+    hf_train_seconds = hf_seconds - hf_read_seconds
+    print("tokenizers:".ljust(16) + f"{hf_seconds:.2f} s in all = {hf_read_seconds:.2f} s reading "
+          f"the text (a run with no merges) + {hf_train_seconds:.2f} s merging")
+
+    for tie_break, (merges, seconds) in ours.items():
+        same = next((i for i, (a, b) in enumerate(zip(merges, hf_merges)) if a != b), None)
+        agreement = "same merges" if same is None else f"merges differ from rank {same} on"
+        print(f"ours ({tie_break!r}) / tokenizers: {seconds / hf_seconds:.1f}x its total, "
+              f"{seconds / hf_train_seconds:.1f}x its merging alone; {agreement}")
+
+
+if __name__ == "__main__":
+    main()
