@@ -74,5 +74,8 @@ def test_release_and_autograde(tmp_path, path):
 
     score, max_score = total_score(course, "solver")
     assert max_score > 0 and score == max_score
+    graded = nbformat.read(course / "autograded" / "solver" / ASSIGNMENT / path.name, as_version=4)
+    printed = "".join(o.get("text", "") for c in graded.cells for o in c.get("outputs", []))
+    assert "scale: smoke" in printed, "the autograder should run notebooks at smoke scale"
     score, _ = total_score(course, "blank")
     assert score == 0
