@@ -37,17 +37,59 @@ class BPESizes:
 
 
 @dataclass(frozen=True)
+class AttentionSizes:
+    """Sizes for notebook 02 (measuring the cost of attention)."""
+
+    seq_lengths: tuple[int, ...]  # sequence lengths at which time and memory are measured
+    batch_size: int
+    d_model: int
+    num_heads: int
+    repeats: int  # timing runs per length (the best is kept)
+
+
+@dataclass(frozen=True)
+class TinyModelSizes:
+    """The course's own small transformers, trained in the notebooks."""
+
+    d_model: int
+    num_layers: int
+    num_heads: int
+    d_ff: int
+    max_positions: int
+
+
+@dataclass(frozen=True)
+class ReverseTaskSizes:
+    """Notebook 03: a tiny encoder-decoder learns to reverse digit sequences."""
+
+    vocab_size: int  # number of distinct digits
+    min_length: int
+    max_length: int
+    train_steps: int
+    batch_size: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
 class Scale:
     """One preset: a name plus the sizes of every notebook."""
 
     name: str
     bpe: BPESizes
+    attention: AttentionSizes
+    tiny: TinyModelSizes
+    reverse: ReverseTaskSizes
 
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale(
         name="smoke",
         bpe=BPESizes(num_words=2_000, num_merges=300, merge_grid=(0, 50, 100, 300)),
+        attention=AttentionSizes(seq_lengths=(32, 64, 128), batch_size=2, d_model=32,
+                                 num_heads=2, repeats=1),
+        tiny=TinyModelSizes(d_model=32, num_layers=1, num_heads=2, d_ff=64, max_positions=64),
+        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=6, train_steps=20,
+                                 batch_size=32, learning_rate=3e-3),
     ),
     "laptop": Scale(
         name="laptop",
@@ -56,6 +98,11 @@ SCALES: dict[str, Scale] = {
             num_merges=20_000,
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000),
         ),
+        attention=AttentionSizes(seq_lengths=(128, 256, 512, 1_024, 2_048), batch_size=4,
+                                 d_model=256, num_heads=8, repeats=3),
+        tiny=TinyModelSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_positions=128),
+        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
+                                 batch_size=64, learning_rate=1e-3),
     ),
     "gpu": Scale(
         name="gpu",
@@ -64,6 +111,12 @@ SCALES: dict[str, Scale] = {
             num_merges=40_000,
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000, 40_000),
         ),
+        attention=AttentionSizes(seq_lengths=(256, 512, 1_024, 2_048, 4_096, 8_192),
+                                 batch_size=8, d_model=512, num_heads=8, repeats=5),
+        tiny=TinyModelSizes(d_model=256, num_layers=4, num_heads=4, d_ff=1_024,
+                            max_positions=512),
+        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=16, train_steps=3_000,
+                                 batch_size=128, learning_rate=1e-3),
     ),
 }
 
