@@ -45,6 +45,7 @@ class AttentionSizes:
     d_model: int
     num_heads: int
     repeats: int  # timing runs per length (the best is kept)
+    head_task_steps: int  # training steps of the two-head toy model
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ SCALES: dict[str, Scale] = {
         name="smoke",
         bpe=BPESizes(num_words=2_000, num_merges=300, merge_grid=(0, 50, 100, 300)),
         attention=AttentionSizes(seq_lengths=(32, 64, 128), batch_size=2, d_model=32,
-                                 num_heads=2, repeats=1),
+                                 num_heads=2, repeats=1, head_task_steps=20),
         tiny=TinyModelSizes(d_model=32, num_layers=1, num_heads=2, d_ff=64, max_positions=64),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=6, train_steps=20,
                                  batch_size=32, learning_rate=3e-3),
@@ -99,7 +100,7 @@ SCALES: dict[str, Scale] = {
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000),
         ),
         attention=AttentionSizes(seq_lengths=(128, 256, 512, 1_024, 2_048), batch_size=4,
-                                 d_model=256, num_heads=8, repeats=3),
+                                 d_model=256, num_heads=8, repeats=3, head_task_steps=600),
         tiny=TinyModelSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_positions=128),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
                                  batch_size=64, learning_rate=1e-3),
@@ -112,7 +113,8 @@ SCALES: dict[str, Scale] = {
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000, 40_000),
         ),
         attention=AttentionSizes(seq_lengths=(256, 512, 1_024, 2_048, 4_096, 8_192),
-                                 batch_size=8, d_model=512, num_heads=8, repeats=5),
+                                 batch_size=8, d_model=512, num_heads=8, repeats=5,
+                                 head_task_steps=1_500),
         tiny=TinyModelSizes(d_model=256, num_layers=4, num_heads=4, d_ff=1_024,
                             max_positions=512),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=16, train_steps=3_000,
@@ -186,3 +188,22 @@ def start_notebook(seed: int = 0) -> Scale:
     pd.set_option("display.max_colwidth", 200)  # show whole token sequences in tables
     print(f"scale: {scale.name} | device: {get_device().type} | seed: {seed}")
     return scale
+
+
+def scale_table():
+    """Every size of every preset as one pandas DataFrame (rows ``section.size``, columns scales)."""
+    import dataclasses
+
+    import pandas as pd
+
+    columns = {}
+    for name, preset in SCALES.items():
+        column = {}
+        for section in dataclasses.fields(preset):
+            sizes = getattr(preset, section.name)
+            if dataclasses.is_dataclass(sizes):
+                for field in dataclasses.fields(sizes):
+                    value = getattr(sizes, field.name)
+                    column[f"{section.name}.{field.name}"] = str(value) if isinstance(value, tuple) else value
+        columns[name] = column
+    return pd.DataFrame(columns)

@@ -25,10 +25,10 @@ COURSE_MAP: tuple[Lesson, ...] = (
            "ready"),
     Lesson("02", "02_self_attention.ipynb", "Self-attention",
            "Q/K/V, scaling, masks, multi-head, MQA/GQA, positional encodings, quadratic cost",
-           "planned"),
+           "ready"),
     Lesson("03", "03_transformer_architectures.ipynb", "Transformer architectures",
            "encoder, decoder, encoder-decoder, residuals and layer norm, teacher forcing, "
-           "parameter counts", "planned"),
+           "parameter counts", "ready"),
     Lesson("04", "04_bert_pretraining.ipynb", "BERT pretraining",
            "masked LM (80/10/10), next-sentence prediction, contextual embeddings, word guessing",
            "planned"),

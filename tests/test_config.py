@@ -83,3 +83,10 @@ def test_seed_everything_repeats_every_generator():
 def test_bad_seed(seed):
     with pytest.raises(ValueError, match="non-negative int"):
         config.seed_everything(seed)
+
+
+def test_scale_table_lists_every_size_of_every_scale():
+    table = config.scale_table()
+    assert list(table.columns) == list(config.SCALE_NAMES)
+    assert table.loc["bpe.num_merges", "laptop"] == config.SCALES["laptop"].bpe.num_merges
+    assert "reverse.train_steps" in table.index and "tiny.d_model" in table.index

@@ -8,6 +8,7 @@ Each ``check_*`` function prints a short success line when every case passes and
 """
 
 from course_utils.checks.core import Case, run_checks
+from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils.checks.tokenization import (
     check_count_pairs,
     check_merge_pair,
@@ -18,6 +19,8 @@ from course_utils.checks.tokenization import (
 __all__ = [
     "Case",
     "run_checks",
+    "tensors_match",
+    "explain_tensors",
     "check_word_counts",
     "check_count_pairs",
     "check_merge_pair",

@@ -22,6 +22,10 @@ class Case:
 
 
 def _short(value: Any, limit: int = 120) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor: its shape says more
+        return f"<tensor of shape {tuple(value.shape)}, {value.dtype}>"
+    if isinstance(value, tuple) and any(hasattr(v, "shape") for v in value):
+        return "(" + ", ".join(_short(v, limit) for v in value) + ")"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -31,10 +35,12 @@ def run_checks(
     function: Callable,
     cases: list[Case],
     same: Callable[[Any, Any], bool] | None = None,
+    explain: Callable[[Any, Any], str] | None = None,
 ) -> None:
     """Call ``function`` on every case; print one success line or raise a friendly error.
 
-    ``same(got, expected)`` decides equality (default ``==``).
+    ``same(got, expected)`` decides equality (default ``==``); ``explain(got, expected)``, if
+    given, adds a line saying how they differ (e.g. the largest difference of two tensors).
     """
     if not callable(function):
         raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
@@ -57,6 +63,8 @@ def run_checks(
                 f"  returned: {_short(got, 400)}\n"
                 f"  expected: {_short(case.expected, 400)}"
             )
+            if explain is not None:
+                message += f"\n  difference: {explain(got, case.expected)}"
             if case.hint:
                 message += f"\n  hint: {case.hint}"
             raise AssertionError(message)

@@ -1,0 +1,46 @@
+"""Attention from scratch: the functional core, multi-head attention, positions.
+
+- :mod:`.functional`: scaled dot-product attention (explicit and fused), masks,
+  splitting into heads
+- :mod:`.multihead`: :class:`MultiHeadAttention`, with GQA and MQA
+- :mod:`.positions`: sinusoidal, learned and rotary (RoPE) position encodings
+
+Masks are bool with ``True`` = may attend (as in
+``torch.nn.functional.scaled_dot_product_attention``), or float additive biases.
+"""
+
+from .functional import (
+    causal_mask,
+    combine_masks,
+    fused_attention,
+    mask_to_bias,
+    merge_heads,
+    padding_mask,
+    scaled_dot_product_attention,
+    split_heads,
+)
+from .multihead import MultiHeadAttention
+from .positions import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    apply_rotary,
+    sinusoidal_positions,
+)
+
+__all__ = [
+    "scaled_dot_product_attention",
+    "fused_attention",
+    "causal_mask",
+    "padding_mask",
+    "combine_masks",
+    "mask_to_bias",
+    "split_heads",
+    "merge_heads",
+    "MultiHeadAttention",
+    "sinusoidal_positions",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEmbedding",
+    "RotaryEmbedding",
+    "apply_rotary",
+]

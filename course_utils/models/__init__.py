@@ -1,0 +1,133 @@
+"""The course's transformer models: BERT-like, GPT-like and encoder-decoder.
+
+>>> model = create_model("gpt-tiny", vocab_size=100)
+>>> type(model).__name__, model.config.vocab_size
+('GPTModel', 100)
+
+Counting parameters costs no memory on PyTorch's "meta" device, where
+tensors have shapes but no data:
+
+>>> with torch.device("meta"):
+...     bert = create_model("bert-base")
+>>> count_parameters(bert)
+109482240
+>>> parameter_groups(bert)["embeddings"] == (30522 + 512 + 2) * 768
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch  # noqa: F401  (the docstring example uses it)
+from torch import nn
+
+from course_utils.attention import LearnedPositionalEmbedding, MultiHeadAttention
+from course_utils.models.bert import BertEmbeddings, BertModel, BertOutput
+from course_utils.models.config import ARCHS, NAMED_CONFIGS, TINY_VOCAB_SIZE, ModelConfig
+from course_utils.models.encoder_decoder import EncoderDecoderModel, Seq2SeqOutput
+from course_utils.models.gpt import GPTModel, GPTOutput
+from course_utils.transformer import FeedForward
+
+PARAMETER_GROUPS = ("embeddings", "attention", "feed-forward", "layer norm", "pooler / head")
+"""The groups of :func:`parameter_groups`, in order."""
+
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "encoder": BertModel,
+    "decoder": GPTModel,
+    "encoder-decoder": EncoderDecoderModel,
+}
+
+
+def get_config(name: str, **overrides: object) -> ModelConfig:
+    """The preset ``name`` from :data:`NAMED_CONFIGS`, with some fields replaced.
+
+    >>> get_config("bert-base", num_layers=2).num_layers
+    2
+    """
+    config = NAMED_CONFIGS[name]  # KeyError listing the names if unknown
+    fields = [f.name for f in dataclasses.fields(ModelConfig)]
+    unknown = [key for key in overrides if key not in fields]
+    if unknown:
+        raise ValueError(
+            f"unknown ModelConfig field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(fields)}"
+        )
+    return dataclasses.replace(config, **overrides)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The model class for ``config.arch``, built from ``config``."""
+    return MODEL_CLASSES[config.arch](config)
+
+
+def create_model(name: str, **overrides: object) -> nn.Module:
+    """Build the preset ``name`` (see :func:`get_config` for ``overrides``).
+
+    Inside ``with torch.device("meta"):`` nothing is allocated, so even the
+    large presets can be built just to count their parameters.
+    """
+    return build_model(get_config(name, **overrides))
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter values; a tensor shared by two modules (tied weights) counts once."""
+    # model.parameters() already yields each tensor once, however many modules share it.
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_groups(model: nn.Module) -> dict[str, int]:
+    """Parameter count per group of :data:`PARAMETER_GROUPS`; the values sum to
+    :func:`count_parameters`.
+
+    - "embeddings": token, position and segment tables;
+    - "attention": every :class:`MultiHeadAttention` (projections and biases);
+    - "feed-forward": every :class:`FeedForward`;
+    - "layer norm": every LayerNorm, including BERT's embedding LayerNorm;
+    - "pooler / head": everything else (BERT's pooler, an untied LM head).
+
+    A tied LM head is the token embedding matrix, so it counts under "embeddings".
+    """
+    kinds: list[tuple[str, tuple[type[nn.Module], ...]]] = [
+        ("embeddings", (nn.Embedding, LearnedPositionalEmbedding)),
+        ("attention", (MultiHeadAttention,)),
+        ("feed-forward", (FeedForward,)),
+        ("layer norm", (nn.LayerNorm,)),
+    ]
+    counts = dict.fromkeys(PARAMETER_GROUPS, 0)
+    seen: set[int] = set()
+
+    def add(group: str, params: list[nn.Parameter]) -> None:
+        for p in params:
+            if id(p) not in seen:
+                seen.add(id(p))
+                counts[group] += p.numel()
+
+    for module in model.modules():
+        for group, types in kinds:
+            if isinstance(module, types):
+                add(group, list(module.parameters()))
+    add("pooler / head", list(model.parameters()))  # whatever is left
+    return counts
+
+
+__all__ = [
+    "ARCHS",
+    "MODEL_CLASSES",
+    "NAMED_CONFIGS",
+    "PARAMETER_GROUPS",
+    "TINY_VOCAB_SIZE",
+    "BertEmbeddings",
+    "BertModel",
+    "BertOutput",
+    "EncoderDecoderModel",
+    "GPTModel",
+    "GPTOutput",
+    "ModelConfig",
+    "Seq2SeqOutput",
+    "build_model",
+    "count_parameters",
+    "create_model",
+    "get_config",
+    "parameter_groups",
+]

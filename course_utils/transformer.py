@@ -1,0 +1,362 @@
+"""Transformer layers and stacks: feed-forward, encoder and decoder layers.
+
+Every layer is a few *sublayers* (self-attention, cross-attention,
+feed-forward), each wrapped in a residual connection and a LayerNorm. Where
+the LayerNorm goes is the one design choice that differs between the classic
+models:
+
+* **post-LN** (original Transformer, BERT): ``x = LN(x + sublayer(x))``
+* **pre-LN** (GPT-2 and most models since): ``x = x + sublayer(LN(x))``
+
+Pre-LN keeps an un-normalized "residual stream" running through the whole
+stack, so it needs one more LayerNorm after the last layer (``final_norm``).
+
+>>> layer = EncoderLayer(d_model=8, num_heads=2, d_ff=16)
+>>> out, weights = layer(torch.randn(3, 5, 8), need_weights=True)
+>>> tuple(out.shape), tuple(weights.shape)      # weights: (batch, heads, L, L)
+((3, 5, 8), (3, 2, 5, 5))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch  # noqa: F401  (the docstring example uses it)
+from torch import Tensor, nn
+
+from course_utils.attention import (
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    SinusoidalPositionalEncoding,
+)
+
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
+"""Feed-forward activations: exact GELU (BERT), GELU's tanh approximation (GPT-2), ReLU
+(original Transformer)."""
+
+POSITIONS = ("learned", "sinusoidal")
+"""Position encodings: a learned vector per position (BERT, GPT-2) or the fixed sines and
+cosines of the original Transformer."""
+
+
+def get_activation(name: str) -> nn.Module:
+    """The activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
+    if name == "gelu":
+        return nn.GELU()  # x * Phi(x), with the exact normal CDF (erf)
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
+
+
+def positional_encoding(kind: str, max_positions: int, d_model: int) -> nn.Module:
+    """A module that adds position information: ``forward(x (B, L, D)) -> x + P[:L]``.
+
+    ``kind`` is one of :data:`POSITIONS`.
+    """
+    if kind == "learned":
+        return LearnedPositionalEmbedding(max_positions, d_model)
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(d_model, max_positions)
+    raise ValueError(f"unknown positions {kind!r}; allowed: {', '.join(POSITIONS)}")
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward network: ``linear2(dropout(act(linear1(x))))``.
+
+    Widens each position from ``d_model`` to ``d_ff`` (usually ``4 * d_model``)
+    and back; positions do not interact here.
+    """
+
+    def __init__(
+        self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.activation = get_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each with a residual connection and a LayerNorm.
+
+    ``norm_first=False`` is post-LN (BERT), ``True`` is pre-LN (see the module
+    docstring). ``dropout`` is used on the attention weights, inside the
+    feed-forward network, and on each sublayer's output before the residual
+    addition (as :class:`torch.nn.TransformerEncoderLayer` does).
+    ``mask`` is a bool mask (True = may attend) or an additive float mask,
+    broadcastable to ``(batch, heads, L, L)``, e.g. from
+    :func:`course_utils.attention.padding_mask`.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        num_kv_heads: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
+        )
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """``x (B, L, D)`` -> ``(x, weights)``; weights ``(B, H, L, L)`` or None."""
+        post_norm = not self.norm_first
+        h = self.norm1(x) if self.norm_first else x
+        h, weights = self.self_attn(h, mask=mask, need_weights=need_weights)
+        x = add_residual(x, self.dropout(h), self.norm1 if post_norm else None)
+
+        h = self.norm2(x) if self.norm_first else x
+        x = add_residual(x, self.dropout(self.ff(h)), self.norm2 if post_norm else None)
+        return x, weights
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, optional cross-attention over ``memory``, then feed-forward.
+
+    Each sublayer has a residual connection and a LayerNorm, pre-LN by default
+    (GPT-2). Position ``i`` only ever sees positions ``0..i`` of ``x``: the
+    causal mask is always applied, and ``self_mask`` (e.g. padding) is added on
+    top of it. With ``cross_attention=True`` the layer also attends to the
+    encoder output ``memory``, which is then required; ``memory_mask`` masks
+    its padding. Attribute names follow :class:`EncoderLayer` (``self_attn``,
+    ``norm1``, ``ff``, ``norm2``), plus ``cross_attn`` and ``norm_cross``
+    (both None without cross-attention).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        cross_attention: bool = False,
+        num_kv_heads: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
+        )
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.cross_attn: MultiHeadAttention | None = None
+        self.norm_cross: nn.LayerNorm | None = None
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(
+                d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
+            )
+            self.norm_cross = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        self_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``x (B, T, D)``, ``memory (B, S, D)`` -> ``(x, self_weights, cross_weights)``.
+
+        Weights are ``(B, H, T, T)`` and ``(B, H, T, S)``, or None when not asked
+        for (cross weights are always None without cross-attention).
+        """
+        check_memory(memory, has_cross_attention=self.cross_attn is not None)
+        post_norm = not self.norm_first
+
+        h = self.norm1(x) if self.norm_first else x
+        h, self_weights = self.self_attn(
+            h, mask=self_mask, is_causal=True, need_weights=need_weights
+        )
+        x = add_residual(x, self.dropout(h), self.norm1 if post_norm else None)
+
+        cross_weights = None
+        if self.cross_attn is not None and self.norm_cross is not None:
+            h = self.norm_cross(x) if self.norm_first else x
+            h, cross_weights = self.cross_attn(
+                h, memory, mask=memory_mask, need_weights=need_weights
+            )
+            x = add_residual(x, self.dropout(h), self.norm_cross if post_norm else None)
+
+        h = self.norm2(x) if self.norm_first else x
+        x = add_residual(x, self.dropout(self.ff(h)), self.norm2 if post_norm else None)
+        return x, self_weights, cross_weights
+
+
+def add_residual(x: Tensor, sublayer_out: Tensor, post_norm: nn.Module | None) -> Tensor:
+    """``x + sublayer_out``, then ``post_norm`` of the sum if given (post-LN)."""
+    x = x + sublayer_out
+    return x if post_norm is None else post_norm(x)
+
+
+def check_memory(memory: Tensor | None, has_cross_attention: bool) -> None:
+    """Raise a ValueError unless ``memory`` is given exactly when cross-attention exists."""
+    if has_cross_attention and memory is None:
+        raise ValueError(
+            "this decoder has cross-attention, so it needs memory (the encoder output, "
+            "shape (batch, src_len, d_model))"
+        )
+    if not has_cross_attention and memory is not None:
+        raise ValueError(
+            "memory was given but this decoder has no cross-attention "
+            "(build it with cross_attention=True)"
+        )
+
+
+class StackOutput(NamedTuple):
+    """What :class:`Encoder` and :class:`Decoder` return.
+
+    ``attentions`` and ``cross_attentions`` hold one weight tensor per layer
+    when ``need_weights=True``, else None (``cross_attentions`` is also None
+    without cross-attention).
+    """
+
+    hidden: Tensor
+    attentions: list[Tensor] | None = None
+    cross_attentions: list[Tensor] | None = None
+
+
+class Encoder(nn.Module):
+    """``num_layers`` :class:`EncoderLayer` s, plus a final LayerNorm ``norm`` if ``final_norm``.
+
+    Post-LN stacks (BERT) need no final norm; pre-LN stacks do.
+    """
+
+    def __init__(
+        self,
+        num_layers: int,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        num_kv_heads: int | None = None,
+        final_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            EncoderLayer(
+                d_model, num_heads, d_ff, dropout=dropout, norm_first=norm_first,
+                activation=activation, layer_norm_eps=layer_norm_eps, num_kv_heads=num_kv_heads,
+            )
+            for _ in range(num_layers)
+        )  # fmt: skip
+        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if final_norm else None
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
+    ) -> StackOutput:
+        attentions = [] if need_weights else None
+        for layer in self.layers:
+            x, weights = layer(x, mask=mask, need_weights=need_weights)
+            if attentions is not None and weights is not None:
+                attentions.append(weights)
+        if self.norm is not None:
+            x = self.norm(x)
+        return StackOutput(x, attentions)
+
+
+class Decoder(nn.Module):
+    """``num_layers`` :class:`DecoderLayer` s, plus a final LayerNorm ``norm`` if ``final_norm``.
+
+    Pre-LN by default, as in GPT-2 (whose final norm is ``ln_f``).
+    ``forward`` takes the arguments of :meth:`DecoderLayer.forward`.
+    """
+
+    def __init__(
+        self,
+        num_layers: int,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        cross_attention: bool = False,
+        num_kv_heads: int | None = None,
+        final_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.cross_attention = cross_attention
+        self.layers = nn.ModuleList(
+            DecoderLayer(
+                d_model, num_heads, d_ff, dropout=dropout, norm_first=norm_first,
+                activation=activation, layer_norm_eps=layer_norm_eps,
+                cross_attention=cross_attention, num_kv_heads=num_kv_heads,
+            )
+            for _ in range(num_layers)
+        )  # fmt: skip
+        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if final_norm else None
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        self_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> StackOutput:
+        check_memory(memory, has_cross_attention=self.cross_attention)
+        attentions = [] if need_weights else None
+        cross_attentions = [] if need_weights and self.cross_attention else None
+        for layer in self.layers:
+            x, self_weights, cross_weights = layer(
+                x, memory, self_mask=self_mask, memory_mask=memory_mask, need_weights=need_weights
+            )
+            if attentions is not None and self_weights is not None:
+                attentions.append(self_weights)
+            if cross_attentions is not None and cross_weights is not None:
+                cross_attentions.append(cross_weights)
+        if self.norm is not None:
+            x = self.norm(x)
+        return StackOutput(x, attentions, cross_attentions)
+
+
+def init_weights(model: nn.Module, std: float = 0.02, embedding_std: float | None = None) -> None:
+    """BERT / GPT-2 initialization, in place.
+
+    Linear weights ~ N(0, std) with zero biases; embedding tables (token,
+    segment and learned positions) ~ N(0, embedding_std), which defaults to
+    ``std``; LayerNorms keep weight 1 and bias 0. PyTorch's own defaults
+    (uniform for Linear, N(0, 1) for Embedding) are larger than what these
+    models were trained with.
+    """
+    embedding_std = std if embedding_std is None else embedding_std
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=embedding_std)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
