@@ -20,6 +20,7 @@ from course_utils.attention import (
     multihead,
     padding_mask,
 )
+from course_utils.interop import to_torch_multihead_attention
 
 TOL = {"atol": 1e-5, "rtol": 0.0}
 D_MODEL, HEADS = 32, 4
@@ -32,15 +33,7 @@ def make_mha(num_kv_heads=None, seed=0, **kwargs):
 
 def torch_copy(ours: MultiHeadAttention) -> torch.nn.MultiheadAttention:
     """torch's module with our weights: its in_proj_weight stacks q, k, v."""
-    theirs = torch.nn.MultiheadAttention(ours.d_model, ours.num_heads, batch_first=True).eval()
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(
-            torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight])
-        )
-        theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
-        theirs.out_proj.weight.copy_(ours.out_proj.weight)
-        theirs.out_proj.bias.copy_(ours.out_proj.bias)
-    return theirs
+    return to_torch_multihead_attention(ours).eval()
 
 
 def inputs(batch=3, length=6, memory_length=None, seed=0):
@@ -280,3 +273,10 @@ def test_gradients_flow_and_agree_between_paths():
     for fused, explicit in zip(*grads):
         assert fused.abs().sum() > 0
         torch.testing.assert_close(fused, explicit, **TOL)
+
+
+def test_conversion_to_torch_refuses_what_torch_cannot_hold():
+    with pytest.raises(ValueError, match="2 key/value heads for 4 query heads"):
+        to_torch_multihead_attention(MultiHeadAttention(16, 4, num_kv_heads=2))
+    with pytest.raises(ValueError, match="bias=True"):
+        to_torch_multihead_attention(MultiHeadAttention(16, 4, bias=False))

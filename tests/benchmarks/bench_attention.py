@@ -31,19 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from course_utils.attention import MultiHeadAttention  # noqa: E402
+from course_utils.interop import to_torch_multihead_attention  # noqa: E402
 
 
 def torch_module_like(ours: MultiHeadAttention) -> torch.nn.MultiheadAttention:
     """A ``torch.nn.MultiheadAttention`` holding the same weights as ``ours``."""
-    theirs = torch.nn.MultiheadAttention(ours.d_model, ours.num_heads, batch_first=True)
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(
-            torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight])
-        )
-        theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
-        theirs.out_proj.weight.copy_(ours.out_proj.weight)
-        theirs.out_proj.bias.copy_(ours.out_proj.bias)
-    return theirs
+    return to_torch_multihead_attention(ours)
 
 
 def time_steps(steps: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
