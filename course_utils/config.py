@@ -72,6 +72,17 @@ class ReverseTaskSizes:
 
 
 @dataclass(frozen=True)
+class WorldSizes:
+    """The small world (course_utils.data.world): corpus, labelled sets and probes."""
+
+    corpus_words: int  # words (tokens other than punctuation) of unlabelled text
+    train: int  # labelled examples per task
+    validation: int
+    test: int  # half of the test items use held-out words or facts, where the task has them
+    probes: int  # cloze items per phenomenon
+
+
+@dataclass(frozen=True)
 class Scale:
     """One preset: a name plus the sizes of every notebook."""
 
@@ -80,6 +91,7 @@ class Scale:
     attention: AttentionSizes
     tiny: TinyModelSizes
     reverse: ReverseTaskSizes
+    world: WorldSizes
 
 
 SCALES: dict[str, Scale] = {
@@ -91,6 +103,7 @@ SCALES: dict[str, Scale] = {
         tiny=TinyModelSizes(d_model=32, num_layers=1, num_heads=2, d_ff=64, max_positions=64),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=6, train_steps=20,
                                  batch_size=32, learning_rate=3e-3),
+        world=WorldSizes(corpus_words=20_000, train=200, validation=50, test=100, probes=40),
     ),
     "laptop": Scale(
         name="laptop",
@@ -104,6 +117,7 @@ SCALES: dict[str, Scale] = {
         tiny=TinyModelSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_positions=128),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
                                  batch_size=64, learning_rate=1e-3),
+        world=WorldSizes(corpus_words=300_000, train=600, validation=150, test=300, probes=200),
     ),
     "gpu": Scale(
         name="gpu",
@@ -119,6 +133,8 @@ SCALES: dict[str, Scale] = {
                             max_positions=512),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=16, train_steps=3_000,
                                  batch_size=128, learning_rate=1e-3),
+        world=WorldSizes(corpus_words=3_000_000, train=1_500, validation=300, test=600,
+                         probes=500),
     ),
 }
 
