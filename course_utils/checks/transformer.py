@@ -14,34 +14,31 @@ from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils.transformer import EncoderLayer
 
 
-def _layer_cases(norm_first: bool, hint: str) -> list[Case]:
+def _check_layer(name: str, function: Callable, norm_first: bool, hint: str) -> None:
+    """Compare ``function(layer, x)`` with ``layer(x)`` on a few small encoder layers."""
     cases = []
     for seed, (width, heads, length) in enumerate([(8, 2, 3), (16, 4, 5), (32, 4, 1)]):
         torch.manual_seed(seed)
         layer = EncoderLayer(width, heads, 2 * width, norm_first=norm_first).eval()
         x = torch.randn(2, length, width, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            expected = layer(x)[0]
-        cases.append(Case((layer, x), expected, hint=hint))
-    return cases
+            cases.append(Case((layer, x), layer(x)[0], hint=hint))
+    with torch.no_grad():
+        run_checks(name, function, cases, same=tensors_match, explain=explain_tensors)
 
 
 def check_post_ln_layer(function: Callable) -> None:
     """``function(layer, x)`` should compute a post-LN encoder layer with ``layer``'s modules."""
-    hint = ("post-LN: x = norm1(x + self_attn(x)[0]), then x = norm2(x + ff(x)); "
-            "the normalisation comes after each residual addition")
-    with torch.no_grad():
-        run_checks("post_ln_layer", function, _layer_cases(False, hint),
-                   same=tensors_match, explain=explain_tensors)
+    _check_layer("post_ln_layer", function, norm_first=False,
+                 hint="post-LN: x = norm1(x + self_attn(x)[0]), then x = norm2(x + ff(x)); "
+                      "the normalisation comes after each residual addition")
 
 
 def check_pre_ln_layer(function: Callable) -> None:
     """``function(layer, x)`` should compute a pre-LN encoder layer with ``layer``'s modules."""
-    hint = ("pre-LN: x = x + self_attn(norm1(x))[0], then x = x + ff(norm2(x)); "
-            "the residual path itself is never normalised")
-    with torch.no_grad():
-        run_checks("pre_ln_layer", function, _layer_cases(True, hint),
-                   same=tensors_match, explain=explain_tensors)
+    _check_layer("pre_ln_layer", function, norm_first=True,
+                 hint="pre-LN: x = x + self_attn(norm1(x))[0], then x = x + ff(norm2(x)); "
+                      "the residual path itself is never normalised")
 
 
 def check_bert_parameter_count(function: Callable) -> None:
