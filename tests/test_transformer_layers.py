@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from course_utils.attention import padding_mask
+from course_utils.interop import BERT_LAYER_NAMES, rename_parameters
 from course_utils.transformer import (
     ACTIVATIONS,
     Decoder,
@@ -98,15 +99,8 @@ def hf_bert_layer_from(ours: EncoderLayer) -> nn.Module:
         attn_implementation="eager",
     )  # fmt: skip
     theirs = BertLayer(config).eval()
-    attn, out = theirs.attention.self, theirs.attention.output
-    for name, ours_linear in (("query", "q_proj"), ("key", "k_proj"), ("value", "v_proj")):
-        src = getattr(ours.self_attn, ours_linear)
-        copy_linear_(getattr(attn, name), src.weight, src.bias)
-    copy_linear_(out.dense, ours.self_attn.out_proj.weight, ours.self_attn.out_proj.bias)
-    copy_norm_(out.LayerNorm, ours.norm1)
-    copy_linear_(theirs.intermediate.dense, ours.ff.linear1.weight, ours.ff.linear1.bias)
-    copy_linear_(theirs.output.dense, ours.ff.linear2.weight, ours.ff.linear2.bias)
-    copy_norm_(theirs.output.LayerNorm, ours.norm2)
+    # The same parameters under Hugging Face's names (the mapping lives in course_utils.interop).
+    theirs.load_state_dict(rename_parameters(ours.state_dict(), BERT_LAYER_NAMES))
     return theirs
 
 

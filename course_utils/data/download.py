@@ -36,8 +36,17 @@ def cache_dir() -> Path:
     >>> cache_dir().name
     'datasets'
     """
+    return cache_root() / "datasets"
+
+
+def cache_root() -> Path:
+    """The course's cache folder, parent of ``datasets/`` and ``checkpoints/`` (may not exist yet).
+
+    ``$COURSE_CACHE_DIR`` when that variable is set, else the user's cache folder (see
+    ``cache_dir``).
+    """
     root = os.environ.get(CACHE_ENV_VAR)
-    return Path(root).expanduser() / "datasets" if root else _user_cache_root() / "datasets"
+    return Path(root).expanduser() if root else _user_cache_root()
 
 
 def resolve_cache_dir(folder: str | os.PathLike[str] | None) -> Path:

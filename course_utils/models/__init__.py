@@ -13,6 +13,13 @@ tensors have shapes but no data:
 109482240
 >>> parameter_groups(bert)["embeddings"] == (30522 + 512 + 2) * 768
 True
+
+``head="pretraining"`` adds BERT's masked-LM and next-sentence heads:
+
+>>> with torch.device("meta"):
+...     pretraining = create_model("bert-base", head="pretraining")
+>>> type(pretraining).__name__, count_parameters(pretraining)
+('BertForPreTraining', 110106428)
 """
 
 from __future__ import annotations
@@ -27,6 +34,13 @@ from course_utils.models.bert import BertEmbeddings, BertModel, BertOutput
 from course_utils.models.config import ARCHS, NAMED_CONFIGS, TINY_VOCAB_SIZE, ModelConfig
 from course_utils.models.encoder_decoder import EncoderDecoderModel, Seq2SeqOutput
 from course_utils.models.gpt import GPTModel, GPTOutput
+from course_utils.models.heads import (
+    BertForPreTraining,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertMLMHead,
+    PreTrainingOutput,
+)
 from course_utils.transformer import FeedForward
 
 PARAMETER_GROUPS = ("embeddings", "attention", "feed-forward", "layer norm", "pooler / head")
@@ -61,13 +75,36 @@ def build_model(config: ModelConfig) -> nn.Module:
     return MODEL_CLASSES[config.arch](config)
 
 
-def create_model(name: str, **overrides: object) -> nn.Module:
+MODEL_HEADS = ("pretraining",)
+"""Values of ``create_model(head=...)``: "pretraining" is :class:`BertForPreTraining`."""
+
+
+def create_model(name: str, head: str | None = None, **overrides: object) -> nn.Module:
     """Build the preset ``name`` (see :func:`get_config` for ``overrides``).
+
+    ``head=None`` gives the bare model of :data:`MODEL_CLASSES` (for BERT,
+    :class:`BertModel` without heads); ``head="pretraining"`` gives
+    :class:`BertForPreTraining` (encoder presets only). Fine-tuning models are
+    built from a pretrained body:
+    ``BertForSequenceClassification.from_pretrained_body(model.bert, num_labels)``
+    (likewise :class:`BertForTokenClassification`).
 
     Inside ``with torch.device("meta"):`` nothing is allocated, so even the
     large presets can be built just to count their parameters.
     """
-    return build_model(get_config(name, **overrides))
+    config = get_config(name, **overrides)
+    if head is None:
+        return build_model(config)
+    if head not in MODEL_HEADS:
+        raise ValueError(
+            f"unknown head {head!r}; allowed: {', '.join(MODEL_HEADS)} or None. Build "
+            f"classifiers with BertForSequenceClassification / BertForTokenClassification"
+        )
+    if config.arch != "encoder":
+        raise ValueError(
+            f"head={head!r} is for BERT (arch='encoder'); {name!r} has arch={config.arch!r}"
+        )
+    return BertForPreTraining(config)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -114,16 +151,22 @@ def parameter_groups(model: nn.Module) -> dict[str, int]:
 __all__ = [
     "ARCHS",
     "MODEL_CLASSES",
+    "MODEL_HEADS",
     "NAMED_CONFIGS",
     "PARAMETER_GROUPS",
     "TINY_VOCAB_SIZE",
     "BertEmbeddings",
+    "BertForPreTraining",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertMLMHead",
     "BertModel",
     "BertOutput",
     "EncoderDecoderModel",
     "GPTModel",
     "GPTOutput",
     "ModelConfig",
+    "PreTrainingOutput",
     "Seq2SeqOutput",
     "build_model",
     "count_parameters",

@@ -1,7 +1,7 @@
 """BERT (Devlin et al. 2019): embeddings, a post-LN encoder and a pooler.
 
-The masked-language-model and next-sentence heads are added on top of
-:class:`BertModel` in a later notebook.
+The masked-language-model and next-sentence heads, and the fine-tuning
+heads, are in :mod:`course_utils.models.heads`.
 
 >>> from course_utils.models import get_config
 >>> model = BertModel(get_config("bert-tiny", vocab_size=100)).eval()

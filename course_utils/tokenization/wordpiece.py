@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -19,6 +20,13 @@ class WordPieceTokenizer:
     word is cut greedily into the longest vocabulary pieces from the left;
     pieces after the first carry ``prefix``. A word that cannot be covered
     becomes ``unk_token`` (added at the end of ``vocab`` if missing).
+
+    ``special_tokens`` (such as ``[CLS]`` or ``[MASK]``) are kept whole when
+    they appear in a text, never lowercased or split at their brackets.
+
+    >>> tok = WordPieceTokenizer(["[MASK]", "the", "cat", "."], special_tokens=["[MASK]"])
+    >>> tok.tokenize("The [MASK] cat.")
+    ['the', '[MASK]', 'cat', '.']
     """
 
     def __init__(
@@ -28,8 +36,13 @@ class WordPieceTokenizer:
         prefix: str = "##",
         lowercase: bool = True,
         max_chars_per_word: int = 100,
+        special_tokens: Iterable[str] = (),
     ) -> None:
         self.vocab = list(vocab)
+        self.special_tokens = tuple(special_tokens)
+        missing = [t for t in self.special_tokens if t not in self.vocab]
+        if missing:
+            raise ValueError(f"special tokens {missing} are not in the vocabulary")
         if unk_token not in self.vocab:
             self.vocab.append(unk_token)
         self.token_to_id: dict[str, int] = {}
@@ -79,7 +92,21 @@ class WordPieceTokenizer:
         return pieces
 
     def tokenize(self, text: str) -> list[str]:
-        return [piece for word in self.basic_tokenize(text) for piece in self.tokenize_word(word)]
+        tokens = []
+        for part in self._split_specials(text):
+            if part in self.special_tokens:
+                tokens.append(part)
+            else:
+                tokens += [p for word in self.basic_tokenize(part) for p in self.tokenize_word(word)]
+        return tokens
+
+    def _split_specials(self, text: str) -> list[str]:
+        """``"a [MASK] b"`` -> ``["a ", "[MASK]", " b"]`` (longest special tokens first)."""
+        if not self.special_tokens:
+            return [text]
+        alternatives = sorted(self.special_tokens, key=len, reverse=True)
+        pattern = "(" + "|".join(re.escape(t) for t in alternatives) + ")"
+        return [part for part in re.split(pattern, text) if part]
 
     def encode(self, text: str) -> list[int]:
         """Token ids: positions in ``vocab``."""
