@@ -83,6 +83,22 @@ class WorldSizes:
 
 
 @dataclass(frozen=True)
+class BertSizes:
+    """Notebooks 04 and 05: pretraining the tiny BERT on the small world, then fine-tuning it."""
+
+    pretrain_steps: int
+    batch_size: int  # sentence pairs per pretraining step
+    max_length: int  # tokens of a pair, with [CLS] and two [SEP]
+    learning_rate: float
+    warmup_steps: int
+    finetune_epochs: int
+    finetune_learning_rate: float
+    probe_learning_rate: float  # a linear probe (frozen body) trains one layer: larger steps
+    finetune_batch_size: int
+    seeds: int  # fine-tuning runs per setting, for a mean and a standard deviation
+
+
+@dataclass(frozen=True)
 class Scale:
     """One preset: a name plus the sizes of every notebook."""
 
@@ -92,6 +108,7 @@ class Scale:
     tiny: TinyModelSizes
     reverse: ReverseTaskSizes
     world: WorldSizes
+    bert: BertSizes
 
 
 SCALES: dict[str, Scale] = {
@@ -104,6 +121,9 @@ SCALES: dict[str, Scale] = {
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=6, train_steps=20,
                                  batch_size=32, learning_rate=3e-3),
         world=WorldSizes(corpus_words=20_000, train=200, validation=50, test=100, probes=40),
+        bert=BertSizes(pretrain_steps=30, batch_size=16, max_length=32, learning_rate=2e-3,
+                       warmup_steps=5, finetune_epochs=2, finetune_learning_rate=1e-3,
+                       probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
     ),
     "laptop": Scale(
         name="laptop",
@@ -118,6 +138,9 @@ SCALES: dict[str, Scale] = {
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
                                  batch_size=64, learning_rate=1e-3),
         world=WorldSizes(corpus_words=300_000, train=600, validation=150, test=300, probes=200),
+        bert=BertSizes(pretrain_steps=4_000, batch_size=64, max_length=32, learning_rate=2e-3,
+                       warmup_steps=50, finetune_epochs=10, finetune_learning_rate=1e-3,
+                       probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
     ),
     "gpu": Scale(
         name="gpu",
@@ -135,6 +158,9 @@ SCALES: dict[str, Scale] = {
                                  batch_size=128, learning_rate=1e-3),
         world=WorldSizes(corpus_words=3_000_000, train=1_500, validation=300, test=600,
                          probes=500),
+        bert=BertSizes(pretrain_steps=10_000, batch_size=128, max_length=64, learning_rate=1e-3,
+                       warmup_steps=200, finetune_epochs=10, finetune_learning_rate=5e-4,
+                       probe_learning_rate=5e-3, finetune_batch_size=32, seeds=5),
     ),
 }
 

@@ -413,8 +413,12 @@ def nsp_pairs(
     sep_id: int,
     rng: random.Random,
     next_probability: float = 0.5,
+    positions: Sequence[tuple[int, int]] | None = None,
 ) -> list[NSPExample]:
     """``num_pairs`` NSP examples, built by :func:`make_nsp_pair`.
+
+    ``positions``: :func:`pair_positions` of ``documents``, if already computed (a
+    training loop that draws a batch every step saves that work).
 
     ``next_probability=1.0`` gives only true pairs: contiguous text for
     training with the masked LM alone (as RoBERTa does).
@@ -425,12 +429,8 @@ def nsp_pairs(
     _check_nsp_args(documents, max_length)
     if not _is_int(num_pairs) or num_pairs < 0:
         raise ValueError(f"num_pairs must be a non-negative int; got {num_pairs!r}")
-    empty = [d for d, doc in enumerate(documents) if not doc]
-    if empty:
-        raise ValueError(f"documents {empty} have no sentences; every document needs at least one")
-    positions = [(d, s) for d, doc in enumerate(documents) for s in range(len(doc) - 1)]
-    if not positions:
-        raise ValueError("no document has two sentences, so there is no true next sentence to use")
+    if positions is None:
+        positions = pair_positions(documents)
     pairs = []
     for _ in range(num_pairs):
         d, s = rng.choice(positions)
@@ -441,6 +441,21 @@ def nsp_pairs(
             )
         )
     return pairs
+
+
+def pair_positions(documents: Sequence[Document]) -> list[tuple[int, int]]:
+    """Every ``(document, sentence)`` that has a next sentence: where segment A can start.
+
+    >>> pair_positions([[[5], [6], [7]], [[8]]])
+    [(0, 0), (0, 1)]
+    """
+    empty = [d for d, doc in enumerate(documents) if not doc]
+    if empty:
+        raise ValueError(f"documents {empty} have no sentences; every document needs at least one")
+    positions = [(d, s) for d, doc in enumerate(documents) for s in range(len(doc) - 1)]
+    if not positions:
+        raise ValueError("no document has two sentences, so there is no true next sentence to use")
+    return positions
 
 
 def _check_nsp_args(documents: Sequence[Document], max_length: int) -> None:
@@ -471,9 +486,11 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, 
             [1, 1, 0]])
     """
     max_len = max((len(s) for s in sequences), default=0)
-    ids = torch.full((len(sequences), max_len), pad_id, dtype=torch.int64)
-    attention_mask = torch.zeros((len(sequences), max_len), dtype=torch.int64)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.int64)
-        attention_mask[row, : len(seq)] = 1
-    return ids, attention_mask
+    padding = [max_len - len(s) for s in sequences]
+    ids = [[*s, *[pad_id] * n] for s, n in zip(sequences, padding)]
+    mask = [[1] * len(s) + [0] * n for s, n in zip(sequences, padding)]
+    shape = (len(sequences), max_len)
+    return (
+        torch.tensor(ids, dtype=torch.int64).reshape(shape),
+        torch.tensor(mask, dtype=torch.int64).reshape(shape),
+    )

@@ -185,26 +185,36 @@ class _BertWithClassifier(nn.Module):
 
     @classmethod
     def from_pretrained_body(
-        cls: type[_Classifier], bert: BertModel, num_labels: int
+        cls: type[_Classifier], bert: BertModel, num_labels: int, **options: bool
     ) -> _Classifier:
         """A new model on a *copy* of ``bert`` (e.g. ``BertForPreTraining.bert``),
-        with a fresh classifier; the pretrained model is left untouched."""
+        with a fresh classifier; the pretrained model is left untouched. ``options``
+        go to the constructor (e.g. ``use_pooler``)."""
         if not isinstance(bert, BertModel):
             raise ValueError(
                 f"from_pretrained_body needs a BertModel (e.g. pretraining_model.bert); "
                 f"got {type(bert).__name__}"
             )
-        return cls(copy.deepcopy(bert), num_labels)
+        return cls(copy.deepcopy(bert), num_labels, **options)
 
 
 class BertForSequenceClassification(_BertWithClassifier):
     """One label per sequence: ``classifier(dropout(cls_vector))``.
 
-    The [CLS] vector is the pooled output if the body has a pooler, else
-    ``hidden[:, 0]``. For sentence pairs pass ``token_type_ids`` (0 for the
-    first sentence, 1 for the second), as in pretraining. Build it from a
-    pretrained body with :meth:`from_pretrained_body`.
+    The [CLS] vector is the pooled output if the body has a pooler and
+    ``use_pooler`` (as in BERT and Hugging Face), else ``hidden[:, 0]``, the last
+    layer's [CLS] state itself. The pooler was trained only by next-sentence
+    prediction, and a random one (``tanh`` of a small layer) slows down training
+    from scratch, so the course's fine-tuning reads ``hidden[:, 0]``. For sentence
+    pairs pass ``token_type_ids`` (0 for the first sentence, 1 for the second), as
+    in pretraining. Build it from a pretrained body with :meth:`from_pretrained_body`.
     """
+
+    def __init__(
+        self, config_or_bert: ModelConfig | BertModel, num_labels: int, use_pooler: bool = True
+    ) -> None:
+        super().__init__(config_or_bert, num_labels)
+        self.use_pooler = use_pooler and self.bert.pooler is not None
 
     def forward(
         self,
@@ -214,7 +224,7 @@ class BertForSequenceClassification(_BertWithClassifier):
     ) -> Tensor:
         """Logits ``(B, num_labels)``; arguments as :meth:`BertModel.forward`."""
         out = self.bert(input_ids, token_type_ids, attention_mask)
-        cls_vector = out.pooled if out.pooled is not None else out.hidden[:, 0]
+        cls_vector = out.pooled if self.use_pooler else out.hidden[:, 0]
         return self.classifier(self.dropout(cls_vector))
 
 

@@ -1,6 +1,15 @@
 """Plots, tables and interactive explorers for the notebooks."""
 
 from course_utils.viz.bpe import merge_stepper, pair_table, segmentation_table, step_html
+from course_utils.viz.mlm import guess_words, masking_playground
 from course_utils.viz.tables import side_by_side
 
-__all__ = ["merge_stepper", "pair_table", "segmentation_table", "side_by_side", "step_html"]
+__all__ = [
+    "guess_words",
+    "masking_playground",
+    "merge_stepper",
+    "pair_table",
+    "segmentation_table",
+    "side_by_side",
+    "step_html",
+]

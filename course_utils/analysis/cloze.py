@@ -1,0 +1,115 @@
+"""Word guessing with a masked language model: fill in ``[MASK]``, score cloze probes.
+
+A probe (see :func:`course_utils.data.world.cloze_probes`) has one ``[MASK]``, its ``answer``
+and a few ``distractors`` ("The cats near the dog [MASK] hungry." -> are, not is). The model
+*chooses* right when it gives the answer a higher probability than every distractor; chance is
+one over the number of candidates.
+
+>>> import torch
+>>> from course_utils.data.world.vocabulary import world_tokenizer
+>>> from course_utils.models import BertForPreTraining, get_config
+>>> tok = world_tokenizer()
+>>> model = BertForPreTraining(get_config("bert-tiny", vocab_size=len(tok.vocab))).eval()
+>>> table = fill_mask(model, tok, "Dodoma is the capital of [MASK].", k=3)
+>>> list(table.columns), len(table)
+(['mask', 'rank', 'token', 'probability'], 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from course_utils.models import BertForPreTraining
+from course_utils.noising import pad_batch
+from course_utils.tokenization import WordPieceTokenizer
+
+
+def encode_with_specials(tokenizer: WordPieceTokenizer, text: str) -> list[int]:
+    """``[CLS] text [SEP]`` as ids."""
+    ids = tokenizer.token_to_id
+    return [ids["[CLS]"], *tokenizer.encode(text), ids["[SEP]"]]
+
+
+@torch.no_grad()
+def masked_log_probs(
+    model: BertForPreTraining, tokenizer: WordPieceTokenizer, texts: Sequence[str], batch_size: int = 256
+) -> list[Tensor]:
+    """For each text, the log-probabilities ``(num_masks, vocab)`` at its ``[MASK]`` tokens."""
+    model.eval()
+    device = next(model.parameters()).device
+    mask_id, pad_id = tokenizer.token_to_id["[MASK]"], tokenizer.token_to_id["[PAD]"]
+    results: list[Tensor] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = [encode_with_specials(tokenizer, t) for t in texts[start : start + batch_size]]
+        ids, attention_mask = pad_batch(chunk, pad_id)
+        ids, attention_mask = ids.to(device), attention_mask.to(device)
+        masked = ids == mask_id
+        log_probs = model(ids, attention_mask=attention_mask, masked_positions=masked).mlm_logits
+        log_probs = log_probs.log_softmax(-1).cpu()
+        counts = masked.sum(1).tolist()
+        results += list(log_probs.split(counts))
+    return results
+
+
+def fill_mask(model: BertForPreTraining, tokenizer: WordPieceTokenizer, text: str, k: int = 5) -> pd.DataFrame:
+    """The ``k`` likeliest tokens at each ``[MASK]`` of ``text``: columns ``mask`` (which one,
+    from 1), ``rank``, ``token``, ``probability``."""
+    (log_probs,) = masked_log_probs(model, tokenizer, [text])
+    if log_probs.shape[0] == 0:
+        raise ValueError(f"no [MASK] in {text!r}; put [MASK] where a word should be guessed")
+    rows = []
+    for mask, row in enumerate(log_probs, start=1):
+        top = row.exp().topk(k)
+        for rank, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+            rows.append({"mask": mask, "rank": rank, "token": tokenizer.vocab[i], "probability": round(p, 3)})
+    return pd.DataFrame(rows)
+
+
+def _candidates(row: pd.Series) -> list[str]:
+    return [str(row["answer"]).lower(), *(str(d).lower() for d in row["distractors"])]
+
+
+def score_probes(model: BertForPreTraining, tokenizer: WordPieceTokenizer, probes: pd.DataFrame) -> pd.DataFrame:
+    """``probes`` with the model's guesses added: ``choice`` (the likeliest candidate),
+    ``chose_right``, ``top1`` (the likeliest token of the whole vocabulary) and ``top1_right``."""
+    log_probs = masked_log_probs(model, tokenizer, list(probes["text"]))
+    ids = tokenizer.token_to_id
+    choices, top1 = [], []
+    for (_, row), lp in zip(probes.iterrows(), log_probs):
+        candidates = _candidates(row)
+        scores = [lp[0, ids[c]].item() for c in candidates]
+        choices.append(candidates[max(range(len(candidates)), key=scores.__getitem__)])
+        top1.append(tokenizer.vocab[int(lp[0].argmax())])
+    scored = probes.copy()
+    scored["choice"] = choices
+    scored["chose_right"] = scored["choice"] == scored["answer"].str.lower()
+    scored["top1"] = top1
+    scored["top1_right"] = scored["top1"] == scored["answer"].str.lower()
+    return scored
+
+
+def unigram_choices(probes: pd.DataFrame, counts: Mapping[str, int]) -> pd.Series:
+    """The baseline that ignores the context: pick the candidate seen most often in the corpus."""
+    return probes.apply(lambda row: max(_candidates(row), key=lambda c: counts.get(c, 0)), axis=1)
+
+
+def probe_table(scored: pd.DataFrame, counts: Mapping[str, int]) -> pd.DataFrame:
+    """Accuracy per phenomenon (rows) and item kind: the model's choice among the candidates,
+    its top-1 guess over the vocabulary, the unigram-frequency baseline and chance."""
+    frame = scored.copy()
+    frame["unigram_right"] = unigram_choices(frame, counts) == frame["answer"].str.lower()
+    frame["chance"] = frame["distractors"].map(lambda d: 1 / (1 + len(d)))
+    table = frame.groupby("phenomenon", sort=False).agg(
+        model=("chose_right", "mean"),
+        model_top1=("top1_right", "mean"),
+        unigram=("unigram_right", "mean"),
+        chance=("chance", "mean"),
+        items=("text", "size"),
+    )
+    unseen = frame[frame["unseen"]].groupby("phenomenon", sort=False)["chose_right"].mean()
+    table.insert(1, "model (unseen items)", unseen)
+    return table.round(3)

@@ -1,0 +1,228 @@
+"""Checkers for the exercises of notebooks 04 and 05 (BERT's pretraining noise, its loss, a
+classification head and an evaluation loop).
+
+Expected answers come from ``course_utils.noising`` and ``course_utils.finetuning``. Random
+functions are checked by their statistics: rates within 4 standard errors of BERT's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable
+
+import torch
+from torch import nn
+
+from course_utils.checks.core import Case, run_checks
+from course_utils.checks.tensors import explain_tensors, tensors_match
+from course_utils.noising import IGNORE_INDEX, IS_NEXT, NOT_NEXT, masked_lm_loss, truncate_pair
+
+# A toy vocabulary for the checks: ids 0-4 are special, 5-49 ordinary words.
+PAD, UNK, CLS, SEP, MASK = range(5)
+SPECIAL_IDS = (PAD, UNK, CLS, SEP, MASK)
+VOCAB_SIZE = 50
+
+
+def _fail(message: str, hint: str = "") -> None:
+    raise AssertionError(message + (f"\n  hint: {hint}" if hint else ""))
+
+
+def _within(name: str, rate: float, target: float, n: int, hint: str) -> None:
+    """Fail unless ``rate`` (a fraction of ``n`` draws) is within 4 standard errors of ``target``."""
+    se = math.sqrt(target * (1 - target) / n)
+    if abs(rate - target) > 4 * se:
+        _fail(f"{name}: {rate:.3f} over {n} tokens, expected {target:.3f} ± {4 * se:.3f}", hint)
+
+
+def _toy_batch(rows: int, length: int, seed: int) -> torch.Tensor:
+    """Token ids with [CLS] ... [SEP] and some padding, like a real batch."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB_SIZE, (rows, length), generator=g)
+    ids[:, 0] = CLS
+    lengths = torch.randint(length // 2, length + 1, (rows,), generator=g)
+    for row, n in enumerate(lengths.tolist()):
+        ids[row, n - 1] = SEP
+        ids[row, n:] = PAD
+    return ids
+
+
+def check_mask_tokens(function: Callable) -> None:
+    """``function(ids, mask_id, vocab_size, special_ids, generator)`` -> ``(inputs, labels)``
+    should apply BERT's masking: 15 % of non-special tokens become targets; of those 80 %
+    [MASK], 10 % a random non-special token, 10 % unchanged; labels -100 elsewhere."""
+    ids = _toy_batch(400, 128, seed=0)
+    original = ids.clone()
+    generator = torch.Generator().manual_seed(0)
+    try:
+        got = function(ids, MASK, VOCAB_SIZE, SPECIAL_IDS, generator)
+    except NotImplementedError:
+        _fail("mask_tokens is not written yet: replace `raise NotImplementedError()` with your code.")
+    if not (isinstance(got, tuple) and len(got) == 2):
+        _fail(f"mask_tokens should return a pair (inputs, labels); got {type(got).__name__}")
+    inputs, labels = got
+    if not torch.equal(ids, original):
+        _fail("mask_tokens changed its input in place", "work on a copy: inputs = ids.clone()")
+    for name, t in (("inputs", inputs), ("labels", labels)):
+        if not isinstance(t, torch.Tensor) or t.shape != ids.shape:
+            _fail(f"{name} should be a tensor shaped like ids {tuple(ids.shape)}")
+    special = torch.isin(ids, torch.tensor(SPECIAL_IDS))
+    selected = labels != IGNORE_INDEX
+    if (selected & special).any():
+        _fail("a special token ([CLS], [SEP], [PAD]...) was selected for prediction",
+              "only ordinary tokens are candidates: skip ids in special_ids")
+    if not torch.equal(labels[selected], ids[selected]):
+        _fail("labels should hold the original token where a position is selected",
+              "labels = where(selected, ids, -100)")
+    if not torch.equal(inputs[~selected], ids[~selected]):
+        _fail("a position that was not selected was changed", "only selected positions get noise")
+    candidates = int((~special).sum())
+    n = int(selected.sum())
+    hint = "select each ordinary token with probability 0.15"
+    _within("share of ordinary tokens selected", n / candidates, 0.15, candidates, hint)
+    masked = selected & (inputs == MASK)
+    kept = selected & (inputs == ids)
+    replaced = selected & ~masked & ~kept
+    words = VOCAB_SIZE - len(SPECIAL_IDS)
+    hint = "of the selected: 80 % -> [MASK], 10 % -> a random word, 10 % left as they are"
+    _within("share of selected tokens turned into [MASK]", int(masked.sum()) / n, 0.8, n, hint)
+    # a random word can be the original word by chance (1 in `words`), which then counts as kept
+    _within("share of selected tokens replaced by another word", int(replaced.sum()) / n,
+            0.1 * (1 - 1 / words), n, hint)
+    if torch.isin(inputs[replaced], torch.tensor(SPECIAL_IDS)).any():
+        _fail("a random replacement was a special token", "draw replacements from the ordinary ids")
+    print(f"✅ mask_tokens: {n} of {candidates} ordinary tokens selected, "
+          f"{int(masked.sum())} masked, {int(replaced.sum())} replaced, {int(kept.sum())} kept.")
+
+
+def _id_documents() -> list[list[list[int]]]:
+    """Documents whose sentence ids say where they come from: 1000 * doc + 10 * sentence + k."""
+    lengths = [[3, 5, 2, 7], [4, 4, 9], [6, 2], [3, 8, 5, 4, 2]]
+    return [
+        [[1000 * d + 10 * s + k for k in range(n)] for s, n in enumerate(doc)]
+        for d, doc in enumerate(lengths)
+    ]
+
+
+def check_nsp_pair(function: Callable) -> None:
+    """``function(documents, doc_index, sentence_index, rng, max_length)`` ->
+    ``(input_ids, token_type_ids, label)`` should build BERT's sentence pairs."""
+    documents = _id_documents()
+    rng = random.Random(0)
+    labels = []
+    for trial in range(2_000):
+        d = trial % len(documents)
+        s = rng.randrange(len(documents[d]) - 1)
+        max_length = rng.choice((8, 12, 64))
+        try:
+            got = function(documents, d, s, rng, max_length)
+        except NotImplementedError:
+            _fail("nsp_pair is not written yet: replace `raise NotImplementedError()` with your code.")
+        call = f"nsp_pair(documents, {d}, {s}, rng, max_length={max_length})"
+        if not (isinstance(got, tuple) and len(got) == 3):
+            _fail(f"{call} should return (input_ids, token_type_ids, label); got {got!r}")
+        ids, types, label = list(got[0]), list(got[1]), got[2]
+        if label not in (IS_NEXT, NOT_NEXT):
+            _fail(f"{call}: label {label!r} should be IS_NEXT ({IS_NEXT}) or NOT_NEXT ({NOT_NEXT})")
+        if ids[:1] != [CLS] or ids[-1:] != [SEP] or ids.count(SEP) != 2 or len(ids) > max_length:
+            _fail(f"{call} returned {ids}", f"the shape is [CLS] A [SEP] B [SEP], at most "
+                  f"max_length={max_length} tokens in all")
+        first_sep = ids.index(SEP)
+        a, b = ids[1:first_sep], ids[first_sep + 1 : -1]
+        if types != [0] * (len(a) + 2) + [1] * (len(b) + 1):
+            _fail(f"{call}: token_type_ids {types} for input_ids {ids}",
+                  "0 for [CLS] A [SEP], 1 for B [SEP]")
+        full_a = documents[d][s]
+        if label == IS_NEXT:
+            full_b = documents[d][s + 1]
+        else:
+            origin = b[0] // 1000 if b else None
+            if origin is None or origin == d:
+                _fail(f"{call}: a NOT_NEXT pair should take B from another document; got B = {b}")
+            full_b = documents[origin][(b[0] % 1000) // 10]
+        if (a, b) != truncate_pair(full_a, full_b, max_length - 3):
+            _fail(f"{call}: segments A={a}, B={b} (label {label}); sentences were {full_a} and "
+                  f"{full_b}", "if too long, drop the last token of the longer segment (of B on "
+                  "a tie), one at a time, until [CLS] A [SEP] B [SEP] fits; for IS_NEXT, B is "
+                  "the sentence right after A")
+        labels.append(label)
+    _within("share of IS_NEXT pairs", labels.count(IS_NEXT) / len(labels), 0.5, len(labels),
+            "B should be the true next sentence half of the time")
+    print(f"✅ nsp_pair: {len(labels)} pairs well formed, {labels.count(IS_NEXT)} IS_NEXT.")
+
+
+def check_masked_lm_loss(function: Callable) -> None:
+    """``function(logits (B, L, V), labels (B, L))`` -> mean cross-entropy over the positions
+    whose label is not -100."""
+    cases = []
+    for seed, (b, length, v) in enumerate([(2, 5, 11), (3, 7, 20), (1, 9, 5)]):
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(b, length, v, generator=g)
+        labels = torch.randint(0, v, (b, length), generator=g)
+        labels[torch.rand(b, length, generator=g) < 0.6] = IGNORE_INDEX
+        labels[0, 0] = 1  # at least one target
+        expected = masked_lm_loss(logits.reshape(-1, v), labels.reshape(-1))
+        cases.append(Case((logits, labels), expected,
+                          hint="flatten to (B*L, V) and (B*L,), keep the rows whose label is "
+                               "not -100, then F.cross_entropy (a mean over those rows only)"))
+    run_checks("masked_lm_loss", function, cases, same=tensors_match, explain=explain_tensors)
+
+
+def check_classification_head(head_class: type) -> None:
+    """``head_class(d_model, num_labels)`` is an ``nn.Module`` whose ``forward(hidden)`` maps
+    ``hidden (B, L, D)`` to logits ``(B, num_labels)`` with one linear layer on ``hidden[:, 0]``."""
+    for d_model, num_labels in ((8, 2), (16, 3)):
+        torch.manual_seed(0)
+        try:
+            head = head_class(d_model, num_labels)
+        except NotImplementedError:
+            _fail("ClassificationHead is not written yet.")
+        linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+        if len(linears) != 1 or linears[0].weight.shape != (num_labels, d_model):
+            _fail(f"ClassificationHead({d_model}, {num_labels}) should hold one "
+                  f"nn.Linear({d_model}, {num_labels}); found {linears}")
+        hidden = torch.randn(4, 6, d_model)
+        with torch.no_grad():
+            logits = head.eval()(hidden)
+            expected = linears[0](hidden[:, 0])
+            other = hidden.clone()
+            other[:, 1:] = torch.randn(4, 5, d_model)
+            changed = head(other)
+        if not tensors_match(logits, expected):
+            _fail(f"head(hidden) should be linear(hidden[:, 0]); {explain_tensors(logits, expected)}",
+                  "read the [CLS] vector, which is position 0 of every sequence")
+        if not torch.allclose(changed, logits):
+            _fail("the logits changed when tokens other than [CLS] changed",
+                  "use only hidden[:, 0]")
+    print("✅ ClassificationHead: one linear layer on the [CLS] vector.")
+
+
+def check_accuracy(function: Callable) -> None:
+    """``function(model, data)`` -> the fraction of examples of ``data`` (a
+    :class:`course_utils.finetuning.TaskData`) whose argmax logit is the label."""
+    from course_utils.finetuning import TaskData, predict
+
+    class Toy(nn.Module):  # logits = a fixed table lookup of the first token, so answers are known
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = nn.Embedding(10, 3)
+            self.dropout = nn.Dropout(0.9)  # only in training mode: evaluation must call eval()
+
+        def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+            return self.dropout(self.table(input_ids[:, 0]))
+
+    cases = []
+    for seed, n in enumerate((7, 40, 300)):
+        torch.manual_seed(seed)
+        model = Toy()
+        g = torch.Generator().manual_seed(seed)
+        ids = torch.randint(0, 10, (n, 4), generator=g)
+        data = TaskData(ids, torch.zeros_like(ids), torch.ones_like(ids),
+                        torch.randint(0, 3, (n,), generator=g))
+        expected = (predict(model, data) == data.labels).float().mean().item()
+        model.train()
+        cases.append(Case((model, data), expected,
+                          hint="model.eval() first (no dropout), torch.no_grad(), logits.argmax(-1) "
+                               "compared with data.labels, then the mean"))
+    run_checks("accuracy", function, cases,
+               same=lambda got, expected: abs(float(got) - expected) < 1e-6)
