@@ -159,6 +159,7 @@ def save_checkpoint(
             torch.save(saved, f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the file gets its real name
+        os.chmod(tmp_name, 0o644)  # mkstemp makes files private; a checkpoint is not a secret
         os.replace(tmp_name, path)
     except BaseException:  # also Ctrl-C: never leave a temporary file behind
         Path(tmp_name).unlink(missing_ok=True)

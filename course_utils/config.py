@@ -138,7 +138,7 @@ SCALES: dict[str, Scale] = {
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
                                  batch_size=64, learning_rate=1e-3),
         world=WorldSizes(corpus_words=300_000, train=600, validation=150, test=300, probes=200),
-        bert=BertSizes(pretrain_steps=4_000, batch_size=64, max_length=32, learning_rate=2e-3,
+        bert=BertSizes(pretrain_steps=8_000, batch_size=64, max_length=32, learning_rate=2e-3,
                        warmup_steps=50, finetune_epochs=10, finetune_learning_rate=1e-3,
                        probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
     ),
