@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -30,7 +29,7 @@ from course_utils.checkpoints import cached_model, checkpoint_key
 from course_utils.config import BertSizes, Scale, get_scale
 from course_utils.data.world import generate_corpus
 from course_utils.data.world.vocabulary import SPECIAL_TOKENS, world_tokenizer
-from course_utils.models import BertForPreTraining, get_config
+from course_utils.models import BertForPreTraining, ModelConfig, get_config
 from course_utils.noising import (
     IGNORE_INDEX,
     mask_tokens,
@@ -181,7 +180,7 @@ def pretrain(
 
 
 # ---------------------------------------------------------------- the shared model
-def tiny_bert_config(tokenizer: WordPieceTokenizer, scale: Scale | None = None):
+def tiny_bert_config(tokenizer: WordPieceTokenizer, scale: Scale | None = None) -> ModelConfig:
     """The ``bert-tiny`` preset of ``scale`` for ``tokenizer``'s vocabulary."""
     scale = scale or get_scale()
     tiny = scale.tiny
@@ -231,16 +230,3 @@ def pretrained_bert(
 
     return cached_model(key, build, train_model, retrain=retrain)
 
-
-def pretraining_table(histories: Sequence[dict[str, object]], window: int = 50):
-    """Final smoothed losses and training time of several :func:`pretrain` histories."""
-    import pandas as pd
-
-    rows = []
-    for history in histories:
-        row = {"objective": history["objective"], "seconds": history["seconds"]}
-        for name in ("mlm", "nsp"):
-            values = list(history[name])[-window:]
-            row[f"{name} loss"] = round(sum(values) / max(len(values), 1), 3)
-        rows.append(row)
-    return pd.DataFrame(rows)
