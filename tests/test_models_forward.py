@@ -285,3 +285,12 @@ def test_too_long_input():
     model = tiny("gpt-tiny")
     with pytest.raises(ValueError, match="max_positions"):
         model(random_ids(1, model.config.max_positions + 1))
+
+
+@pytest.mark.parametrize("name", ["gpt-tiny", "encoder-decoder-tiny"])
+def test_tied_lm_head_survives_the_meta_device(name):
+    with torch.device("meta"):
+        model = create_model(name, vocab_size=50)
+    model = model.to_empty(device="cpu")
+    embeddings = model.wte if name == "gpt-tiny" else model.token_embeddings
+    assert model.lm_head.weight is embeddings.weight

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from course_utils.attention import padding_mask
 from course_utils.models.config import ModelConfig
+from course_utils.models.tying import TiedWeights
 from course_utils.transformer import (
     Decoder,
     Encoder,
@@ -42,7 +43,7 @@ class Seq2SeqOutput(NamedTuple):
     cross_attentions: list[Tensor] | None = None
 
 
-class EncoderDecoderModel(nn.Module):
+class EncoderDecoderModel(TiedWeights):
     """Shared ``token_embeddings`` for source and target, ``encoder_positions`` and
     ``decoder_positions``, an ``encoder``, a ``decoder`` with cross-attention, and
     ``lm_head`` (tied to the token embeddings if ``config.tie_embeddings``).
@@ -74,7 +75,10 @@ class EncoderDecoderModel(nn.Module):
         self.decoder = Decoder(config.decoder_layers, cross_attention=True, **shared)
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)
         init_weights(self, std=config.init_std, embedding_std=config.embedding_init_std)
-        if config.tie_embeddings:
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        if self.config.tie_embeddings:
             self.lm_head.weight = self.token_embeddings.weight
 
     def _embed(self, ids: Tensor, positions: nn.Module) -> Tensor:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from course_utils.attention import padding_mask
 from course_utils.models.config import ModelConfig
+from course_utils.models.tying import TiedWeights
 from course_utils.transformer import Decoder, init_weights, positional_encoding
 
 
@@ -32,7 +33,7 @@ class GPTOutput(NamedTuple):
     attentions: list[Tensor] | None = None
 
 
-class GPTModel(nn.Module):
+class GPTModel(TiedWeights):
     """Token embeddings ``wte`` + positions ``wpe`` -> ``decoder`` (causal layers and
     the final LayerNorm ``decoder.norm``) -> ``lm_head``.
 
@@ -66,7 +67,10 @@ class GPTModel(nn.Module):
         for layer in self.decoder.layers:
             nn.init.normal_(layer.self_attn.out_proj.weight, std=residual_std)
             nn.init.normal_(layer.ff.linear2.weight, std=residual_std)
-        if config.tie_embeddings:
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        if self.config.tie_embeddings:
             self.lm_head.weight = self.wte.weight
 
     def forward(

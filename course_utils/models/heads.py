@@ -19,7 +19,6 @@ torch.Size([1, 3])
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
 import torch  # noqa: F401  (the docstring examples use it)
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from course_utils.models.bert import BertModel
 from course_utils.models.config import ModelConfig
+from course_utils.models.tying import TiedWeights
 from course_utils.transformer import get_activation, init_weights
 
 
@@ -77,7 +77,7 @@ class PreTrainingOutput(NamedTuple):
     attentions: list[Tensor] | None = None
 
 
-class BertForPreTraining(nn.Module):
+class BertForPreTraining(TiedWeights):
     """BERT body ``bert``, MLM head ``mlm`` (tied to the token embeddings) and
     next-sentence head ``nsp`` (``Linear(d, 2)`` on the pooled [CLS] vector).
 
@@ -119,14 +119,6 @@ class BertForPreTraining(nn.Module):
     def tie_weights(self) -> None:
         """Make the MLM decoder share the token embedding matrix (again)."""
         self.mlm.decoder.weight = self.bert.embeddings.word_embeddings.weight
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> BertForPreTraining:
-        # .to(), .double(), .to_empty() etc. all go through _apply. Moving to or from the
-        # "meta" device gives every module a new Parameter object, which would untie the
-        # decoder from the embeddings; tie them again afterwards.
-        super()._apply(fn, recurse)
-        self.tie_weights()
-        return self
 
     def forward(
         self,
