@@ -189,12 +189,7 @@ def predict(model: nn.Module, data: TaskData, batch_size: int = 256) -> Tensor:
         batch = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(device)
         logits = model(batch.input_ids, batch.token_type_ids, batch.attention_mask)
         predictions.append(logits.argmax(-1).cpu())
-    if not predictions:
-        return torch.empty(0, dtype=torch.long)
-    width = max(p.shape[-1] for p in predictions) if predictions[0].dim() == 2 else None
-    if width is not None:
-        predictions = [F.pad(p, (0, width - p.shape[-1])) for p in predictions]
-    return torch.cat(predictions)
+    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
 
 
 def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tensor:
@@ -203,7 +198,7 @@ def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tenso
     if task != "tagging":
         return predictions == labels
     entity = (labels != IGNORE_INDEX) & (labels != LABELS["tagging"].index("O"))
-    wrong = entity & (predictions[:, : labels.shape[1]] != labels)
+    wrong = entity & (predictions != labels)
     return ~wrong.any(dim=1)
 
 
