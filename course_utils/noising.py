@@ -368,20 +368,11 @@ def make_nsp_pair(
     than ``max_length``, A and B are shortened by :func:`truncate_pair`.
     Token types are 0 for ``[CLS] A [SEP]`` and 1 for ``B [SEP]``.
 
-    (The original BERT packs several sentences into each segment to fill the
-    length; one sentence per segment keeps the idea visible.)
+    One sentence per segment keeps the idea visible; :func:`make_packed_pair` fills
+    the length with several sentences, as BERT's pretraining data does.
     """
-    _check_nsp_args(documents, max_length)
-    if not 0.0 <= next_probability <= 1.0:
-        raise ValueError(f"next_probability must be in [0, 1]; got {next_probability!r}")
-    if not 0 <= doc_index < len(documents):
-        raise ValueError(f"doc_index {doc_index!r} is out of range for {len(documents)} documents")
+    _check_pair_args(documents, doc_index, sentence_index, max_length, next_probability)
     document = documents[doc_index]
-    if not 0 <= sentence_index < len(document) - 1:
-        raise ValueError(
-            f"sentence_index {sentence_index!r} of document {doc_index} has no next sentence; "
-            f"the document has {len(document)} sentences, so use 0..{len(document) - 2}"
-        )
     if rng.random() < next_probability:
         b, label = document[sentence_index + 1], IS_NEXT
     else:
@@ -392,16 +383,79 @@ def make_nsp_pair(
     return NSPExample(input_ids, token_type_ids, label)
 
 
+def make_packed_pair(
+    documents: Sequence[Document],
+    doc_index: int,
+    sentence_index: int,
+    *,
+    max_length: int,
+    cls_id: int,
+    sep_id: int,
+    rng: random.Random,
+    next_probability: float = 0.5,
+) -> NSPExample:
+    """Like :func:`make_nsp_pair`, but each segment may hold several whole sentences.
+
+    As in BERT's pretraining data: take consecutive sentences of document ``doc_index``
+    from ``sentence_index`` on (at least two, then as many more as fit in ``max_length``),
+    and cut them at a random sentence boundary into A and B. With probability
+    ``next_probability`` B is the rest of that text (:data:`IS_NEXT`); otherwise B is as
+    many consecutive sentences of a random other document as fill the remaining length
+    (:data:`NOT_NEXT`), so a pair's length does not give its label away. A story of
+    several sentences can then sit in one segment, and the model learns from what a
+    sentence says about the one before it (who "she" is, how many apples are left).
+
+    >>> docs = [[[5, 6], [7], [8, 9]], [[10, 11, 12]]]
+    >>> make_packed_pair(docs, 0, 0, max_length=16, cls_id=1, sep_id=2, rng=random.Random(2))
+    NSPExample(input_ids=[1, 5, 6, 2, 7, 8, 9, 2], token_type_ids=[0, 0, 0, 0, 1, 1, 1, 1], label=0)
+    """
+    _check_pair_args(documents, doc_index, sentence_index, max_length, next_probability)
+    document = documents[doc_index]
+    budget = max_length - 3
+    chunk = _consecutive(document, sentence_index, budget, min_sentences=2)
+    cut = rng.randint(1, len(chunk) - 1)
+    a = [token for sentence in chunk[:cut] for token in sentence]
+    if rng.random() < next_probability:
+        b, label = [token for sentence in chunk[cut:] for token in sentence], IS_NEXT
+    else:
+        other = _other_document(documents, doc_index, rng)
+        start = rng.randrange(len(documents[other]))
+        rest = _consecutive(documents[other], start, budget - len(a), min_sentences=1)
+        b, label = [token for sentence in rest for token in sentence], NOT_NEXT
+    a, b = truncate_pair(a, b, budget)
+    input_ids = [cls_id, *a, sep_id, *b, sep_id]
+    token_type_ids = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+    return NSPExample(input_ids, token_type_ids, label)
+
+
+def _consecutive(
+    document: Document, start: int, budget: int, min_sentences: int
+) -> list[Sequence[int]]:
+    """Sentences of ``document`` from ``start`` on: at least ``min_sentences`` (if there are
+    that many), then more while their tokens stay within ``budget``."""
+    end = min(start + min_sentences, len(document))
+    length = sum(len(sentence) for sentence in document[start:end])
+    while end < len(document) and length + len(document[end]) <= budget:
+        length += len(document[end])
+        end += 1
+    return list(document[start:end])
+
+
 def random_other_sentence(
     documents: Sequence[Document], doc_index: int, rng: random.Random
 ) -> list[int]:
     """A uniformly random sentence of a uniformly random document other than ``doc_index``."""
+    return list(rng.choice(documents[_other_document(documents, doc_index, rng)]))
+
+
+def _other_document(documents: Sequence[Document], doc_index: int, rng: random.Random) -> int:
+    """A uniformly random document index other than ``doc_index``; that document must not be empty."""
     other = rng.randrange(len(documents) - 1)
     if other >= doc_index:  # skip doc_index: the others stay equally likely
         other += 1
     if not documents[other]:
         raise ValueError(f"document {other} has no sentences; every document needs at least one")
-    return list(rng.choice(documents[other]))
+    return other
 
 
 def nsp_pairs(
@@ -414,8 +468,10 @@ def nsp_pairs(
     rng: random.Random,
     next_probability: float = 0.5,
     positions: Sequence[tuple[int, int]] | None = None,
+    packed: bool = False,
 ) -> list[NSPExample]:
-    """``num_pairs`` NSP examples, built by :func:`make_nsp_pair`.
+    """``num_pairs`` NSP examples, built by :func:`make_nsp_pair` (one sentence per
+    segment) or, with ``packed=True``, by :func:`make_packed_pair` (as many as fit).
 
     ``positions``: :func:`pair_positions` of ``documents``, if already computed (a
     training loop that draws a batch every step saves that work).
@@ -431,11 +487,12 @@ def nsp_pairs(
         raise ValueError(f"num_pairs must be a non-negative int; got {num_pairs!r}")
     if positions is None:
         positions = pair_positions(documents)
+    make_pair = make_packed_pair if packed else make_nsp_pair
     pairs = []
     for _ in range(num_pairs):
         d, s = rng.choice(positions)
         pairs.append(
-            make_nsp_pair(
+            make_pair(
                 documents, d, s, max_length=max_length, cls_id=cls_id, sep_id=sep_id, rng=rng,
                 next_probability=next_probability,
             )
@@ -456,6 +513,26 @@ def pair_positions(documents: Sequence[Document]) -> list[tuple[int, int]]:
     if not positions:
         raise ValueError("no document has two sentences, so there is no true next sentence to use")
     return positions
+
+
+def _check_pair_args(
+    documents: Sequence[Document],
+    doc_index: int,
+    sentence_index: int,
+    max_length: int,
+    next_probability: float,
+) -> None:
+    _check_nsp_args(documents, max_length)
+    if not 0.0 <= next_probability <= 1.0:
+        raise ValueError(f"next_probability must be in [0, 1]; got {next_probability!r}")
+    if not 0 <= doc_index < len(documents):
+        raise ValueError(f"doc_index {doc_index!r} is out of range for {len(documents)} documents")
+    document = documents[doc_index]
+    if not 0 <= sentence_index < len(document) - 1:
+        raise ValueError(
+            f"sentence_index {sentence_index!r} of document {doc_index} has no next sentence; "
+            f"the document has {len(document)} sentences, so use 0..{len(document) - 2}"
+        )
 
 
 def _check_nsp_args(documents: Sequence[Document], max_length: int) -> None:

@@ -44,7 +44,7 @@ from course_utils.training import train
 OBJECTIVES = ("mlm+nsp", "mlm")
 """BERT's two objectives together, or the masked LM alone (pairs are then always contiguous)."""
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 """Bump when the training recipe changes in a way the sizes do not show."""
 
 Documents = list[list[list[int]]]
@@ -93,8 +93,10 @@ class PretrainingData:
 
     ``objective="mlm+nsp"``: B follows A half of the time (NSP labels matter);
     ``"mlm"``: B always follows A, so the model reads contiguous text.
-    ``mode``: how positions are picked for the MLM, see :func:`course_utils.noising.mask_tokens`.
-    One ``seed`` drives both the pairs and the masks.
+    ``packed=True`` (BERT's recipe) fills each pair with as many whole sentences as fit
+    in ``max_length`` (:func:`course_utils.noising.make_packed_pair`); ``False`` puts one
+    sentence in each segment. ``mode``: how positions are picked for the MLM, see
+    :func:`course_utils.noising.mask_tokens`. One ``seed`` drives both the pairs and the masks.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class PretrainingData:
         objective: str = "mlm+nsp",
         mode: str = "bernoulli",
         seed: int = 0,
+        packed: bool = True,
     ) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -112,6 +115,7 @@ class PretrainingData:
         self.objective = objective
         self.max_length = max_length
         self.mode = mode
+        self.packed = packed
         ids = tokenizer.token_to_id
         self.pad_id, self.cls_id, self.sep_id, self.mask_id = (
             ids["[PAD]"], ids["[CLS]"], ids["[SEP]"], ids["[MASK]"]
@@ -127,6 +131,7 @@ class PretrainingData:
             self.documents, batch_size, max_length=self.max_length, cls_id=self.cls_id,
             sep_id=self.sep_id, rng=self.rng,
             next_probability=0.5 if self.objective == "mlm+nsp" else 1.0, positions=self.positions,
+            packed=self.packed,
         )  # fmt: skip
         ids, attention_mask = pad_batch([p.input_ids for p in pairs], self.pad_id)
         token_type_ids, _ = pad_batch([p.token_type_ids for p in pairs], 0)

@@ -16,6 +16,7 @@ from course_utils.noising import (
     NOT_NEXT,
     NSPExample,
     make_nsp_pair,
+    make_packed_pair,
     mask_tokens,
     masked_lm_loss,
     nsp_pairs,
@@ -480,9 +481,10 @@ def test_make_nsp_pair_can_give_both_labels_for_one_position():
         (make_documents(), 3, 0, 4, r"max_length must be an int >= 5.*got 4"),
     ],
 )
-def test_make_nsp_pair_rejects_bad_arguments(docs, doc_index, sentence_index, max_length, match):
+@pytest.mark.parametrize("make_pair", [make_nsp_pair, make_packed_pair])
+def test_make_pair_rejects_bad_arguments(make_pair, docs, doc_index, sentence_index, max_length, match):
     with pytest.raises(ValueError, match=match):
-        make_nsp_pair(
+        make_pair(
             docs,
             doc_index,
             sentence_index,
@@ -564,3 +566,92 @@ def test_nsp_next_probability_out_of_range():
             make_documents(), 0, 0, max_length=16, cls_id=NSP_CLS, sep_id=NSP_SEP,
             rng=random.Random(0), next_probability=1.5,
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Packed pairs: several whole sentences per segment, as in BERT's data
+# ---------------------------------------------------------------------------
+
+
+def sentence_runs(segment: list[int]) -> list[tuple[tuple[int, int], int]]:
+    """``[((doc, sentence), number of tokens), ...]`` for the sentences a segment is made of."""
+    runs: list[tuple[tuple[int, int], int]] = []
+    for token in segment:
+        origin = decode(token)
+        if runs and runs[-1][0] == origin:
+            runs[-1] = (origin, runs[-1][1] + 1)
+        else:
+            runs.append((origin, 1))
+    return runs
+
+
+def sentence_length(doc: int, sentence: int) -> int:
+    return len(make_documents()[doc][sentence])
+
+
+@pytest.fixture(scope="module")
+def packed_pairs() -> list[NSPExample]:
+    return nsp_pairs(
+        make_documents(), 10_000, max_length=16, cls_id=NSP_CLS, sep_id=NSP_SEP,
+        rng=random.Random(0), packed=True,
+    )  # fmt: skip
+
+
+def test_packed_labels_are_balanced(packed_pairs):
+    assert_within_3se(sum(p.label for p in packed_pairs) / len(packed_pairs), 0.5, len(packed_pairs))
+
+
+def test_packed_segments_are_runs_of_consecutive_sentences(packed_pairs):
+    """A is consecutive sentences of one document; B continues them (IS_NEXT) or is
+    consecutive sentences of another document (NOT_NEXT). Only a NOT_NEXT pair may need
+    truncating (a long A leaves little room for B), and then only at the segments' ends."""
+    several = 0
+    for pair in packed_pairs:
+        a, b = map(sentence_runs, split_pair(pair))
+        assert len(pair.input_ids) <= 16
+        for runs in (a, b):
+            docs = {doc for (doc, _), _ in runs}
+            sentences = [sentence for (_, sentence), _ in runs]
+            assert len(docs) == 1 and sentences == list(range(sentences[0], sentences[0] + len(runs)))
+            whole = runs[:-1] if pair.label == NOT_NEXT else runs
+            assert all(n == sentence_length(*origin) for origin, n in whole)
+        (doc_a, last_a), (doc_b, first_b) = a[-1][0], b[0][0]
+        if pair.label == IS_NEXT:
+            assert (doc_b, first_b) == (doc_a, last_a + 1)
+        else:
+            assert doc_b != doc_a
+        several += len(a) + len(b) > 2
+    assert several > len(packed_pairs) / 4  # packing really happens
+
+
+def test_packed_true_pairs_fill_the_length(packed_pairs):
+    """The text of a true pair stops only where the document ends or the next sentence would not fit."""
+    docs = make_documents()
+    for pair in packed_pairs:
+        if pair.label == IS_NEXT:
+            a, b = map(sentence_runs, split_pair(pair))
+            (doc, last), _ = b[-1]
+            used = len(pair.input_ids) - 3
+            assert last == len(docs[doc]) - 1 or used + sentence_length(doc, last + 1) > 13
+
+
+def test_packed_pair_length_does_not_give_the_label_away(packed_pairs):
+    lengths = {label: [len(p.input_ids) for p in packed_pairs if p.label == label]
+               for label in (IS_NEXT, NOT_NEXT)}  # fmt: skip
+    means = {label: sum(v) / len(v) for label, v in lengths.items()}
+    assert abs(means[IS_NEXT] - means[NOT_NEXT]) < 0.5, means
+
+
+def test_packed_pair_truncates_a_long_first_pair():
+    docs = [[[5] * 12, [6] * 12, [7]], [[8] * 3]]
+    example = make_packed_pair(
+        docs, 0, 0, max_length=10, cls_id=NSP_CLS, sep_id=NSP_SEP, rng=random.Random(2),
+        next_probability=1.0,
+    )  # fmt: skip
+    assert split_pair(example) == ([5] * 4, [6] * 3)
+
+
+def test_packed_pairs_are_reproducible():
+    kw = {"max_length": 16, "cls_id": NSP_CLS, "sep_id": NSP_SEP, "packed": True}
+    docs = make_documents()
+    assert nsp_pairs(docs, 50, **kw, rng=random.Random(3)) == nsp_pairs(docs, 50, **kw, rng=random.Random(3))

@@ -94,6 +94,19 @@ def test_batches(tok, documents, objective):
         assert set(nsp.tolist()) == {IS_NEXT, NOT_NEXT}
 
 
+def test_packed_batches_hold_several_sentences(tok, documents):
+    """Packing (BERT's recipe, the default) fills the length: more real tokens and more
+    sentence ends per pair than one sentence per segment."""
+    stats = {}
+    for packed in (True, False):
+        batch = PretrainingData(documents, tok, max_length=32, seed=1, packed=packed).batch(500)
+        original = torch.where(batch.labels != IGNORE_INDEX, batch.labels, batch.input_ids)
+        stats[packed] = (batch.attention_mask.sum(1).float().mean().item(),
+                         (original == tok.token_to_id["."]).sum(1).float().mean().item())
+    assert stats[False][1] <= 2.0 + 1e-6 < 2.5 < stats[True][1], stats
+    assert stats[True][0] > stats[False][0] + 3, stats
+
+
 def test_batches_are_reproducible(tok, documents):
     a = PretrainingData(documents, tok, max_length=24, seed=3).batch(8)
     b = PretrainingData(documents, tok, max_length=24, seed=3).batch(8)

@@ -228,3 +228,44 @@ def test_lexicon_is_deterministic_and_validates():
     assert build_lexicon(5) == build_lexicon(5)
     with pytest.raises(ValueError, match="heldout_fraction"):
         build_lexicon(heldout_fraction=1.5)
+
+
+# ---------------------------------------------------------------- the long tail of everyday words
+@pytest.mark.parametrize("base, forms", [
+    ("carry", ("carries", "carried", "carrying")), ("fix", ("fixes", "fixed", "fixing")),
+    ("drop", ("drops", "dropped", "dropping")), ("tie", ("ties", "tied", "tying")),
+    ("make", ("makes", "made", "making")), ("buy", ("buys", "bought", "buying")),
+    ("wear", ("wears", "wore", "wearing")), ("unwrap", ("unwraps", "unwrapped", "unwrapping")),
+    ("stuff", ("stuffs", "stuffed", "stuffing")), ("label", ("labels", "labeled", "labeling")),
+])
+def test_verb_forms(base, forms):
+    from course_utils.data.world.everyday import inflect
+    verb = inflect(base)
+    assert (verb.third, verb.past, verb.ing) == forms
+
+
+def test_every_everyday_verb_and_thing_is_spelled_like_english():
+    from course_utils.data.world.everyday import THING_VERBS, THINGS
+    for verb in THING_VERBS:  # no tripled letters, no "-eing" except after "ee"/"ye"/"oe"
+        for form in (verb.third, verb.past, verb.ing):
+            assert not any(a == b == c for a, b, c in zip(form, form[1:], form[2:])), form
+        assert not verb.ing.endswith("eing") or verb.base.endswith(("ee", "ye", "oe")), verb
+    assert len({t.singular for t in THINGS}) == len(THINGS) and len({v.base for v in THING_VERBS}) == len(THING_VERBS)
+
+
+def test_each_person_document_has_one_everyday_sentence(docs):
+    for doc in docs:
+        count = sum(s.phenomenon == "everyday" for s in doc.sentences)
+        assert count == (doc.kind == "person"), (doc.kind, [s.text for s in doc.sentences])
+
+
+def test_the_vocabulary_has_a_long_tail(world):
+    """A few thousand words in all, most of them rare (the everyday tail), as in real text."""
+    from collections import Counter
+
+    from course_utils.data.world.everyday import everyday_words
+    words = set(world.lexicon.vocabulary()) | set(everyday_words())
+    assert len(words) >= 1_900
+    counts = Counter(w for d in generate_corpus(num_words=100_000, seed=0) for s in d.sentences for w in s.words)
+    rare = sum(1 for w in words if counts[w] < 10)
+    assert rare > len(words) / 2, (rare, len(words))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 
+from course_utils.data.world.everyday import ACTIVITY, activity_values
 from course_utils.data.world.grammar import Character, CorefLink, Document, Mention, Sentence, Template, realize
 from course_utils.data.world.knowledge import World, default_world
 from course_utils.data.world.lexicon import ASPECTS, Adjective, Noun
@@ -139,7 +140,9 @@ class _Generator:
         doc.say(KNOWLEDGE[intro], place, cast, "knowledge")
         episodes = ["job", "city", "coreference", "commonsense", "numbers"]
         rng.shuffle(episodes)
-        for episode in episodes[: rng.randint(2, 4)]:
+        episodes = episodes[: rng.randint(2, 4)]
+        episodes.insert(rng.randint(0, len(episodes)), "activity")  # the long tail of words
+        for episode in episodes:
             if episode == "job":  # whichever of home and job the intro did not state
                 key = "works_as" if intro in ("lives_in", "lives_capital") else "lives_in"
                 doc.say(KNOWLEDGE[key], place, cast, "knowledge")
@@ -150,6 +153,8 @@ class _Generator:
                 thing = rng.choice(self.world.lexicon.objects).singular
                 doc.say(COREFERENCE[rng.choice(tuple(COREFERENCE))],
                         {"X": city, "object": thing, "a": article(thing)}, cast, "coreference")
+            elif episode == "activity":
+                doc.say(ACTIVITY[rng.choice(tuple(ACTIVITY))], activity_values(rng), cast, "everyday")
             elif episode == "commonsense":
                 cause = rng.choice(world.causes)
                 if rng.random() < 0.3:

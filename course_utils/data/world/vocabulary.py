@@ -28,6 +28,7 @@ from pathlib import Path
 
 from course_utils.data.files import DATA_DIR, data_file
 from course_utils.data.world.corpus import generate_corpus
+from course_utils.data.world.everyday import everyday_words
 from course_utils.data.world.knowledge import default_world
 from course_utils.data.world.probes import MASK, all_probes
 from course_utils.data.world.tasks import TASK_NAMES, load_task
@@ -58,7 +59,7 @@ def world_vocabulary(num_words: int = VOCABULARY_CORPUS_WORDS, seed: int = 0) ->
         for document in generate_corpus(num_words=num_words, seed=seed)
         for sentence in document.sentences
     ]
-    texts += default_world().lexicon.vocabulary()
+    texts += default_world().lexicon.vocabulary() + everyday_words()
     for name in TASK_NAMES:
         for frame in load_task(name, "laptop").values():
             texts += [text for column in frame.columns for value in frame[column] for text in _strings(value)]
