@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_utils.config import BertSizes
+from course_utils.config import BertSizes, get_device
 from course_utils.models import (
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -226,11 +226,13 @@ def run_finetuning(
     max_length: int = 64,
 ) -> dict[str, float]:
     """Fine-tune one classifier (``method`` "full" or "probe") and evaluate it on the test
-    split. A probe trains only its linear layer, with ``sizes.probe_learning_rate``."""
+    split. A probe trains only its linear layer, with ``sizes.probe_learning_rate``.
+    The work runs on :func:`course_utils.config.get_device` (a GPU when there is one);
+    ``body`` itself is copied, never moved."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
     torch.manual_seed(seed)
-    model = classifier_for(task, body, freeze=method == "probe")
+    model = classifier_for(task, body, freeze=method == "probe").to(get_device())
     train_data = encode_task(task, frames["train"], tokenizer, max_length)
     test_data = encode_task(task, frames["test"], tokenizer, max_length)
     start = time.perf_counter()

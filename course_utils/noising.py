@@ -377,10 +377,7 @@ def make_nsp_pair(
         b, label = document[sentence_index + 1], IS_NEXT
     else:
         b, label = random_other_sentence(documents, doc_index, rng), NOT_NEXT
-    a, b = truncate_pair(document[sentence_index], b, max_length - 3)
-    input_ids = [cls_id, *a, sep_id, *b, sep_id]
-    token_type_ids = [0] * (len(a) + 2) + [1] * (len(b) + 1)
-    return NSPExample(input_ids, token_type_ids, label)
+    return _assemble(document[sentence_index], b, label, max_length, cls_id, sep_id)
 
 
 def make_packed_pair(
@@ -422,7 +419,14 @@ def make_packed_pair(
         start = rng.randrange(len(documents[other]))
         rest = _consecutive(documents[other], start, budget - len(a), min_sentences=1)
         b, label = [token for sentence in rest for token in sentence], NOT_NEXT
-    a, b = truncate_pair(a, b, budget)
+    return _assemble(a, b, label, max_length, cls_id, sep_id)
+
+
+def _assemble(
+    a: Sequence[int], b: Sequence[int], label: int, max_length: int, cls_id: int, sep_id: int
+) -> NSPExample:
+    """``[CLS] A [SEP] B [SEP]`` with token types 0 then 1, shortened to ``max_length``."""
+    a, b = truncate_pair(a, b, max_length - 3)
     input_ids = [cls_id, *a, sep_id, *b, sep_id]
     token_type_ids = [0] * (len(a) + 2) + [1] * (len(b) + 1)
     return NSPExample(input_ids, token_type_ids, label)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from course_utils.checkpoints import cached_model, checkpoint_key
-from course_utils.config import BertSizes, Scale, get_scale
+from course_utils.config import BertSizes, Scale, get_device, get_scale
 from course_utils.data.world import generate_corpus
 from course_utils.data.world.vocabulary import SPECIAL_TOKENS, world_tokenizer
 from course_utils.models import BertForPreTraining, ModelConfig, get_config
@@ -53,9 +53,23 @@ Documents = list[list[list[int]]]
 
 # ---------------------------------------------------------------- documents
 def world_documents(num_words: int, tokenizer: WordPieceTokenizer, seed: int = 0) -> Documents:
-    """The small world's corpus (``num_words`` words, seeded) as token ids."""
+    """The small world's corpus (``num_words`` words, seeded) as token ids.
+
+    The same as encoding each sentence's text, but each distinct word is encoded once
+    (a million words take seconds, not a minute).
+    """
+    ids_of: dict[str, list[int]] = {}
+
+    def encode(words: tuple[str, ...]) -> list[int]:
+        ids = []
+        for word in words:
+            if word not in ids_of:
+                ids_of[word] = tokenizer.encode(word)
+            ids += ids_of[word]
+        return ids
+
     return [
-        [tokenizer.encode(" ".join(sentence.words)) for sentence in document.sentences]
+        [encode(sentence.words) for sentence in document.sentences]
         for document in generate_corpus(num_words=num_words, seed=seed)
     ]
 
@@ -208,6 +222,8 @@ def pretrained_bert(
 
     The cache key holds the scale's sizes, the model configuration, the objective, the
     seed and :data:`CHECKPOINT_VERSION`, so changing any of them trains a new model.
+    Training runs on ``device`` (default :func:`course_utils.config.get_device`: a GPU when
+    there is one); the model comes back on the CPU, where a notebook's own tensors are.
     Returns ``(model, metadata)``; metadata is :func:`pretrain`'s history.
     """
     if objective not in OBJECTIVES:
@@ -223,15 +239,18 @@ def pretrained_bert(
 
     def build() -> BertForPreTraining:
         torch.manual_seed(seed)
-        model = BertForPreTraining(config)
-        return model.to(device) if device is not None else model
+        return BertForPreTraining(config)
 
     def train_model(model: BertForPreTraining) -> dict[str, object]:
         documents = world_documents(scale.world.corpus_words, tokenizer, seed=seed)
         data = PretrainingData(
             documents, tokenizer, scale.bert.max_length, objective=objective, seed=seed
         )
-        return pretrain(model, data, scale.bert, desc=f"pretraining ({objective})")
+        model.to(get_device(device))
+        history = pretrain(model, data, scale.bert, desc=f"pretraining ({objective})")
+        model.cpu()
+        return history
 
-    return cached_model(key, build, train_model, retrain=retrain)
+    model, metadata = cached_model(key, build, train_model, retrain=retrain)
+    return model.cpu(), metadata
 

@@ -47,13 +47,15 @@ def test_vocabulary_starts_with_the_special_tokens(tok):
 
 
 def test_every_task_and_probe_word_is_one_known_token(tok):
+    """At the largest scale too: its probes have numbers the laptop corpus never uses."""
     texts = []
     for name in TASK_NAMES:
-        for frame in load_task(name, "smoke").values():
+        for frame in load_task(name, "gpu").values():
             for column in ("text", "premise", "hypothesis", "question", "answer", "source", "target"):
                 if column in frame:
                     texts += [str(t) for t in frame[column]]
-    texts += list(all_probes(20)["text"])
+    probes = all_probes(500)
+    texts += list(probes["text"]) + list(probes["answer"]) + [d for ds in probes["distractors"] for d in ds]
     for text in texts:
         for word in tok.basic_tokenize(text.replace("[MASK]", "")):
             assert tok.tokenize_word(word) == [word], f"{word!r} of {text!r} is not one token"
@@ -62,6 +64,13 @@ def test_every_task_and_probe_word_is_one_known_token(tok):
 def test_mask_token_is_kept_whole(tok):
     ids = tok.encode("Dodoma is the capital of [MASK].")
     assert ids.count(tok.token_to_id["[MASK]"]) == 1
+
+
+def test_world_documents_encode_each_sentence_text(tok):
+    from course_utils.data.world import generate_corpus
+    expected = [[tok.encode(" ".join(s.words)) for s in d.sentences]
+                for d in generate_corpus(num_words=3_000, seed=4)]
+    assert world_documents(3_000, tok, seed=4) == expected
 
 
 def test_documents_from_text(tok):

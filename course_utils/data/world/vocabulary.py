@@ -5,7 +5,7 @@ The vocabulary ships as ``data/world_vocab.txt``, one token per line as in BERT'
 ``python -m course_utils.data.world.vocabulary`` and a test checks that it still matches the
 world's words.
 
-The world has a closed vocabulary of about 700 words, so every word of the
+The world has a closed vocabulary of about 2,100 words, so every word of the
 corpus, the tasks and the probes is one token. Single characters and their
 ``##`` continuations are in the vocabulary too, so a word the world never uses
 (typed by a student in a playground) still gets pieces instead of ``[UNK]``.
@@ -49,9 +49,10 @@ _CHARACTERS = string.ascii_lowercase + string.digits + string.punctuation
 def world_vocabulary(num_words: int = VOCABULARY_CORPUS_WORDS, seed: int = 0) -> list[str]:
     """Special tokens, then single characters and ``##`` pieces, then the world's words (sorted).
 
-    The words are those of a seeded corpus of ``num_words`` words, of the lexicon, and of every
-    text of the labelled tasks and probes (lowercased, split as BERT's basic tokenizer does),
-    so the list is the same on every machine and every task text is made of whole words.
+    The words are those of a seeded corpus of ``num_words`` words, of the lexicon, the numbers
+    0 to 99, and every text of the labelled tasks and probes (lowercased, split as BERT's basic
+    tokenizer does), so the list is the same on every machine and every task text, at every
+    scale, is made of whole words.
     """
     splitter = WordPieceTokenizer([])
     texts = [
@@ -60,6 +61,7 @@ def world_vocabulary(num_words: int = VOCABULARY_CORPUS_WORDS, seed: int = 0) ->
         for sentence in document.sentences
     ]
     texts += default_world().lexicon.vocabulary() + everyday_words()
+    texts += [str(n) for n in range(100)]  # stories, answers and distractors at any scale
     for name in TASK_NAMES:
         for frame in load_task(name, "laptop").values():
             texts += [text for column in frame.columns for value in frame[column] for text in _strings(value)]
