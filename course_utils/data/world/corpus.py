@@ -6,7 +6,8 @@ permutation make sense:
 
 * ``person``: where someone lives and works, what the city is the capital of,
   what they did and how they felt (cause and effect), a small arithmetic
-  story, and sentences mentioning a second person (coreference);
+  story, sentences mentioning a second person (coreference), and one
+  everyday sentence that carries the long tail of the vocabulary;
 * ``country``: several paraphrases of one capital fact;
 * ``review``: a restaurant or hotel review; held-out adjectives appear here in
   contexts that reveal their polarity ("X, so I will come back");
