@@ -36,6 +36,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -566,12 +567,10 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, 
     tensor([[1, 1, 1],
             [1, 1, 0]])
     """
-    max_len = max((len(s) for s in sequences), default=0)
-    padding = [max_len - len(s) for s in sequences]
-    ids = [[*s, *[pad_id] * n] for s, n in zip(sequences, padding)]
-    mask = [[1] * len(s) + [0] * n for s, n in zip(sequences, padding)]
-    shape = (len(sequences), max_len)
-    return (
-        torch.tensor(ids, dtype=torch.int64).reshape(shape),
-        torch.tensor(mask, dtype=torch.int64).reshape(shape),
-    )
+    lengths = [len(s) for s in sequences]
+    max_len = max(lengths, default=0)
+    padded = [[*s, *[pad_id] * (max_len - len(s))] for s in sequences]
+    # numpy turns a list of lists into an array several times faster than torch.tensor
+    ids = torch.from_numpy(np.array(padded, dtype=np.int64).reshape(len(sequences), max_len))
+    mask = (torch.arange(max_len) < torch.tensor(lengths, dtype=torch.int64)[:, None]).long()
+    return ids, mask

@@ -4,6 +4,7 @@
 * :mod:`knowledge` - the facts (capitals, homes, jobs) and causes with effects;
 * :mod:`grammar` and :mod:`templates` - sentences with gold dependency trees;
 * :mod:`corpus` - documents of related sentences, and their plain text;
+* :mod:`everyday` - the long tail of the vocabulary (things, what people do with them);
 * :mod:`tasks` - labelled train/validation/test DataFrames;
 * :mod:`probes` - one-``[MASK]`` cloze items per phenomenon;
 * :mod:`baselines` - majority class and bag-of-words naive Bayes;
