@@ -248,9 +248,8 @@ def pretrained_bert(
         )
         model.to(get_device(device))
         history = pretrain(model, data, scale.bert, desc=f"pretraining ({objective})")
-        model.cpu()
+        model.cpu()  # saved, and handed back, on the CPU
         return history
 
-    model, metadata = cached_model(key, build, train_model, retrain=retrain)
-    return model.cpu(), metadata
+    return cached_model(key, build, train_model, retrain=retrain)
 
