@@ -1,5 +1,6 @@
 """Every committed notebook is executed, clean, and speaks nbgrader's format."""
 
+import ast
 import re
 
 import nbformat
@@ -103,3 +104,55 @@ def test_every_solution_has_a_graded_check(path):
     for i, kind in enumerate(kinds):
         if kind == "solution":
             assert "grade" in kinds[i + 1:], f"{path.name}: solution cell {i} is never graded"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_notebook_saves_no_widgets(path):
+    """Widgets need a kernel: saved notebooks hold their text fallbacks, never widget views or state."""
+    notebook = read(path)
+    assert "widgets" not in notebook.metadata, f"{path.name} saves widget state: re-execute it"
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {}), (
+                f"{path.name}: a widget view in the output of\n{cell.source[:200]}"
+            )
+
+
+def _exercise_names(notebook) -> set[str]:
+    names = set()
+    for cell in nbgrader_cells(notebook):
+        if cell.metadata.nbgrader["solution"]:
+            names |= set(re.findall(r"^(?:def|class) (\w+)", cell.source, re.M))
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_no_exercise_is_imported_from_the_package(path):
+    """A package import under an exercise's name would let an unrun solution pass its checks."""
+    notebook = read(path)
+    names = _exercise_names(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils"):
+                for alias in node.names:
+                    bound = alias.asname or alias.name
+                    assert bound not in names, (
+                        f"{path.name} binds the exercise name {bound!r} to "
+                        f"{node.module}.{alias.name}: import it under another name"
+                    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_hidden_tests_disable_the_package(path):
+    """Every hidden test runs inside own_work(...), so a solution that calls the package fails."""
+    for cell in nbgrader_cells(read(path)):
+        source = cell.source
+        if "### BEGIN HIDDEN TESTS" in source:
+            hidden = source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+            assert "own_work(" in hidden, (
+                f"{path.name}:{cell.metadata.nbgrader['grade_id']}: hidden tests without own_work(...)"
+            )

@@ -7,7 +7,7 @@ Each ``check_*`` function prints a short success line when every case passes and
 >>> check_word_counts(lambda text: {})  # doctest: +SKIP
 """
 
-from course_utils.checks.core import Case, run_checks
+from course_utils.checks.core import Case, code_hint, own_work, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils.checks.tokenization import (
     check_count_pairs,
@@ -19,6 +19,9 @@ from course_utils.checks.tokenization import (
 __all__ = [
     "Case",
     "run_checks",
+    "code_hint",
+    "own_work",
+    "register_code_hints",
     "tensors_match",
     "explain_tensors",
     "check_word_counts",

@@ -1,9 +1,65 @@
-"""The machinery shared by every exercise checker."""
+"""The machinery shared by every exercise checker.
+
+Three rules, the same for every exercise of the course:
+
+- a failed check shows the call, what came back, what was expected, and a hint that points at
+  the idea, never at the code; a line of code is shown only on request, with ``code_hint(name)``;
+- the package's own function never passes for the student's: ``run_checks`` refuses any
+  function defined inside ``course_utils``, so an exercise left unrun cannot borrow a green tick;
+- hidden tests run inside ``own_work(...)``, which makes the package's reference functions
+  raise while the block runs, so a solution that merely calls them fails.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+# One line of code per exercise, shown only when a student asks for it with code_hint(name).
+# Each checker module registers its own with register_code_hints().
+_CODE_HINTS: dict[str, str] = {}
+
+
+def register_code_hints(hints: dict[str, str]) -> None:
+    """Add code hints (exercise name -> one or two lines of code) for ``code_hint``."""
+    _CODE_HINTS.update(hints)
+
+
+def code_hint(name: str) -> None:
+    """Print a line of code for exercise ``name``: the step after the idea hint, on request.
+
+    >>> code_hint("no such exercise")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    KeyError: "no code hint for 'no such exercise'; exercises with one: ..."
+    """
+    if name not in _CODE_HINTS:
+        known = ", ".join(sorted(_CODE_HINTS)) or "none registered yet"
+        raise KeyError(f"no code hint for {name!r}; exercises with one: {known}")
+    print(f"Code hint for {name}:\n{_CODE_HINTS[name]}")
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _is_package_function(function: Any) -> bool:
+    """True for a function whose code lives in course_utils' files (or a class of its modules)."""
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        return Path(code.co_filename).resolve().is_relative_to(_PACKAGE_DIR)
+    module = getattr(function, "__module__", None) or ""
+    return module.split(".")[0] == "course_utils"
+
+
+def _refuse_package_function(name: str, function: Any) -> None:
+    if _is_package_function(function):
+        raise AssertionError(
+            f"{name} is the package's own ({function.__module__}), not yours. Run the "
+            f"cell where you write {name}, then this check again."
+        )
 
 
 @dataclass
@@ -44,6 +100,7 @@ def run_checks(
     """
     if not callable(function):
         raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
+    _refuse_package_function(name, function)
     same = same or (lambda got, expected: got == expected)
     for number, case in enumerate(cases, start=1):
         call = case.call_text(name)
@@ -67,5 +124,52 @@ def run_checks(
                 message += f"\n  difference: {explain(got, case.expected)}"
             if case.hint:
                 message += f"\n  hint: {case.hint}"
+            if name in _CODE_HINTS:
+                message += f"\n  still stuck? code_hint({name!r}) shows a line of code"
             raise AssertionError(message)
     print(f"✅ {name}: all {len(cases)} checks passed.")
+
+
+@contextmanager
+def own_work(student_function: Callable, *package_functions: Callable) -> Iterator[None]:
+    """Within the block, calling any of ``package_functions`` raises: for hidden tests.
+
+    The functions are replaced wherever they are reachable by name: in every ``course_utils``
+    module and in the student's own namespace (the notebook's globals), so a solution that
+    imported the package's function, or calls it through its module, fails inside the block.
+
+    >>> from course_utils.tokenization import merge_pair
+    >>> def lazy(symbols, pair):
+    ...     return merge_pair(symbols, pair)
+    >>> with own_work(lazy, merge_pair):
+    ...     lazy(("a", "b"), ("a", "b"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    AssertionError: lazy calls the package's merge_pair; write it yourself...
+    """
+    name = getattr(student_function, "__name__", "your function")
+    _refuse_package_function(name, student_function)
+    forbidden = {id(f): f for f in package_functions}
+
+    def stand_in(original: Callable) -> Callable:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(
+                f"{name} calls the package's {original.__name__}; write it yourself (the "
+                f"exercise is to build what {original.__name__} does)."
+            )
+        return refuse
+
+    namespaces = [vars(module) for key, module in list(sys.modules.items())
+                  if module is not None and (key == "course_utils" or key.startswith("course_utils."))]
+    namespaces.append(getattr(student_function, "__globals__", {}))
+    replaced: list[tuple[dict, str, Any]] = []
+    try:
+        for namespace in namespaces:
+            for key, value in list(namespace.items()):
+                if id(value) in forbidden and value is forbidden[id(value)]:
+                    replaced.append((namespace, key, value))
+                    namespace[key] = stand_in(value)
+        yield
+    finally:
+        for namespace, key, value in reversed(replaced):
+            namespace[key] = value
