@@ -1,14 +1,16 @@
 """Checkers for the exercises of notebooks 00 and 01 (words, pairs and BPE merges).
 
+Taught in notebook 00, section 4 (``word_counts``) and notebook 01, sections 2 to 4 (the rest).
 The expected answers come from ``course_utils.tokenization``, the package's reference
-implementation, so the exercises and the package can never disagree.
+implementation, so the exercises and the package can never disagree. Hints say the idea in
+words; the line of code for each exercise waits in ``code_hint(name)``.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from course_utils.checks.core import Case, run_checks
+from course_utils.checks.core import Case, register_code_hints, run_checks
 from course_utils.tokenization import (
     LECTURE_CORPUS,
     count_pairs,
@@ -18,22 +20,33 @@ from course_utils.tokenization import (
     word_counts,
 )
 
+register_code_hints({
+    "word_counts": (
+        "for word in text.split():\n"
+        "    counts[word] = counts.get(word, 0) + 1"
+    ),
+    "count_pairs": (
+        "for symbols, count in vocab.items():\n"
+        "    for pair in zip(symbols, symbols[1:]):\n"
+        "        pairs[pair] = pairs.get(pair, 0) + count"
+    ),
+    "merge_pair": (
+        "if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:\n"
+        "    merged.append(symbols[i] + symbols[i + 1])\n"
+        "    i += 2  # skip both halves: no overlaps"
+    ),
+    "train_bpe_loop": (
+        "vocab = {split_word(word): count for word, count in words.items()}\n"
+        "best = max(pairs, key=pairs.get)  # max keeps the first of equal counts"
+    ),
+})
+
 _SMALL_TEXTS = [
     LECTURE_CORPUS,
     "the cat sat on the mat\nthe dog sat on the log",
     "  spaces   and\ttabs\n\nand newlines  ",
     "one",
 ]
-
-
-def check_word_counts(function: Callable[[str], dict]) -> None:
-    """``function(text)`` should count whitespace-separated words, in order of first appearance."""
-    cases = [
-        Case((text,), word_counts(text), hint="split on any whitespace with text.split()")
-        for text in _SMALL_TEXTS
-    ]
-    cases[-1].hint = "a text with a single word has a single entry"
-    run_checks("word_counts", function, cases, same=lambda got, exp: _ordered(got) == _ordered(exp))
 
 
 def _ordered(mapping: object) -> object:
@@ -45,8 +58,21 @@ def _vocab(text: str) -> dict[tuple[str, ...], int]:
     return {split_word(word): count for word, count in word_counts(text).items()}
 
 
-def check_count_pairs(function: Callable[[dict], dict]) -> None:
-    """``function(vocab)`` should count adjacent pairs, weighted by word counts, first seen first."""
+def word_counts_cases() -> list[Case]:
+    """The visible checks of ``word_counts`` (notebook 00)."""
+    hints = [
+        "words are separated by spaces and by line breaks alike; count each one, keeping "
+        "the words in the order they first appear",
+        "a word that comes back later adds to its first count; it gets no new entry",
+        "any run of whitespace separates words: spaces, tabs and newlines alike, "
+        "and whitespace at the ends makes no empty word",
+        "a text with a single word has a single entry",
+    ]
+    return [Case((text,), word_counts(text), hint=hint) for text, hint in zip(_SMALL_TEXTS, hints)]
+
+
+def count_pairs_cases() -> list[Case]:
+    """The visible checks of ``count_pairs`` (notebook 01, section 2)."""
     vocabs = [_vocab(text) for text in _SMALL_TEXTS]
     vocabs.append({("a", "a", "a", "b"): 1})
     vocabs.append({("lo", "w", "</w>"): 5, ("lo", "w", "e", "r", "</w>"): 2})
@@ -59,12 +85,13 @@ def check_count_pairs(function: Callable[[dict], dict]) -> None:
         )
         for vocab in vocabs
     ]
-    cases[-2].hint = "overlapping pairs count: 'a a a b' holds the pair (a, a) twice"
-    run_checks("count_pairs", function, cases, same=lambda got, exp: _ordered(got) == _ordered(exp))
+    cases[-2].hint = "overlapping pairs count: in a a a b the pair a-a occurs twice"
+    cases[-1].hint = "symbols may be longer than one letter: pair whole symbols, not letters"
+    return cases
 
 
-def check_merge_pair(function: Callable[[tuple, tuple], tuple]) -> None:
-    """``function(symbols, pair)`` should merge every occurrence of ``pair``, left to right."""
+def merge_pair_cases() -> list[Case]:
+    """The visible checks of ``merge_pair`` (notebook 01, section 3)."""
     examples = [
         (("l", "o", "w", "</w>"), ("l", "o")),
         (("n", "e", "w", "e", "s", "t", "</w>"), ("e", "s")),
@@ -75,15 +102,59 @@ def check_merge_pair(function: Callable[[tuple, tuple], tuple]) -> None:
         (("x",), ("x", "x")),
     ]
     hints = {
-        3: "if the pair does not occur, the word comes back unchanged (as a tuple)",
-        4: "merge left to right without overlaps: ('a','a','a','b') becomes ('aa','a','b')",
+        3: "if the pair does not occur, the word comes back unchanged, still a tuple",
+        4: "scan left to right, and after a merge go on after both merged symbols: three a's "
+           "in a row become one aa followed by one a",
         5: "merge every occurrence, not only the first",
+        6: "a word of one symbol has no pair at all",
     }
-    cases = [
-        Case((symbols, pair), merge_pair(symbols, pair), hint=hints.get(i, "return a tuple"))
+    return [
+        Case((symbols, pair), merge_pair(symbols, pair),
+             hint=hints.get(i, "glue the two symbols of each occurrence into one; return a tuple"))
         for i, (symbols, pair) in enumerate(examples)
     ]
-    run_checks("merge_pair", function, cases)
+
+
+def train_bpe_loop_cases() -> list[Case]:
+    """The visible checks of ``train_bpe_loop`` (notebook 01, section 4)."""
+    texts = [LECTURE_CORPUS, _SMALL_TEXTS[1], "aaabdaaabac abab"]
+    cases = []
+    for text, merges in zip(texts, (10, 12, 5)):
+        words = word_counts(text)
+        cases.append(Case(
+            (words, merges),
+            train_bpe(words, merges, tie_break="first").merges,
+            hint="split each word into its characters plus the end-of-word symbol, then repeat: "
+            "count the pairs, take the most frequent one (among equal counts, the one met "
+            "first), merge it in every word and record it",
+        ))
+    return cases
+
+
+# Exercise name -> the cases its checker runs (the tests read the hints from here).
+CASES: dict[str, Callable[[], list[Case]]] = {
+    "word_counts": word_counts_cases,
+    "count_pairs": count_pairs_cases,
+    "merge_pair": merge_pair_cases,
+    "train_bpe_loop": train_bpe_loop_cases,
+}
+
+
+def check_word_counts(function: Callable[[str], dict]) -> None:
+    """``function(text)`` should count whitespace-separated words, in order of first appearance."""
+    run_checks("word_counts", function, word_counts_cases(),
+               same=lambda got, exp: _ordered(got) == _ordered(exp))
+
+
+def check_count_pairs(function: Callable[[dict], dict]) -> None:
+    """``function(vocab)`` should count adjacent pairs, weighted by word counts, first seen first."""
+    run_checks("count_pairs", function, count_pairs_cases(),
+               same=lambda got, exp: _ordered(got) == _ordered(exp))
+
+
+def check_merge_pair(function: Callable[[tuple, tuple], tuple]) -> None:
+    """``function(symbols, pair)`` should merge every occurrence of ``pair``, left to right."""
+    run_checks("merge_pair", function, merge_pair_cases())
 
 
 def check_train_bpe_loop(function: Callable[[dict, int], list]) -> None:
@@ -91,18 +162,5 @@ def check_train_bpe_loop(function: Callable[[dict, int], list]) -> None:
 
     ``words`` maps each word to its count, as ``word_counts`` returns it.
     """
-    texts = [LECTURE_CORPUS, _SMALL_TEXTS[1], "aaabdaaabac abab"]
-    cases = []
-    for text, merges in zip(texts, (10, 12, 5)):
-        words = word_counts(text)
-        expected = train_bpe(words, merges, tie_break="first").merges
-        cases.append(
-            Case(
-                (words, merges),
-                expected,
-                hint="split each word with split_word, then repeat: count pairs, take the most "
-                "frequent (the first one seen wins ties: max(pairs, key=pairs.get) does that), "
-                "merge it in every word",
-            )
-        )
-    run_checks("train_bpe_loop", function, cases, same=lambda got, exp: list(map(tuple, got)) == exp)
+    run_checks("train_bpe_loop", function, train_bpe_loop_cases(),
+               same=lambda got, exp: isinstance(got, list) and list(map(tuple, got)) == exp)
