@@ -131,45 +131,60 @@ def run_checks(
 
 
 @contextmanager
-def own_work(student_function: Callable, *package_functions: Callable) -> Iterator[None]:
-    """Within the block, calling any of ``package_functions`` raises: for hidden tests.
+def own_work(student_function: Callable, *package_parts: Callable) -> Iterator[None]:
+    """Within the block, the package's functions and classes in ``package_parts`` refuse to run.
 
-    The functions are replaced wherever they are reachable by name: in every ``course_utils``
-    module and in the student's own namespace (the notebook's globals), so a solution that
-    imported the package's function, or calls it through its module, fails inside the block.
+    For hidden tests: a solution that merely calls the package fails inside the block, however it
+    reaches the package (imported under any name, through its module, a default argument, a
+    ``functools.partial``, a subclass). A function's code is swapped for one that raises; a
+    class's ``__init__`` is. Everything is restored when the block ends, also on an error.
 
     >>> from course_utils.tokenization import merge_pair
-    >>> def lazy(symbols, pair):
-    ...     return merge_pair(symbols, pair)
+    >>> def lazy(symbols, pair, merge=merge_pair):
+    ...     return merge(symbols, pair)
     >>> with own_work(lazy, merge_pair):
     ...     lazy(("a", "b"), ("a", "b"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     AssertionError: lazy calls the package's merge_pair; write it yourself...
+    >>> lazy(("a", "b"), ("a", "b"))  # restored after the block
+    ('ab',)
     """
     name = getattr(student_function, "__name__", "your function")
     _refuse_package_function(name, student_function)
-    forbidden = {id(f): f for f in package_functions}
-
-    def stand_in(original: Callable) -> Callable:
-        def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError(
-                f"{name} calls the package's {original.__name__}; write it yourself (the "
-                f"exercise is to build what {original.__name__} does)."
-            )
-        return refuse
-
-    namespaces = [vars(module) for key, module in list(sys.modules.items())
-                  if module is not None and (key == "course_utils" or key.startswith("course_utils."))]
-    namespaces.append(getattr(student_function, "__globals__", {}))
-    replaced: list[tuple[dict, str, Any]] = []
+    restore: list[Callable[[], None]] = []
     try:
-        for namespace in namespaces:
-            for key, value in list(namespace.items()):
-                if id(value) in forbidden and value is forbidden[id(value)]:
-                    replaced.append((namespace, key, value))
-                    namespace[key] = stand_in(value)
+        for part in package_parts:
+            message = (f"{name} calls the package's {part.__name__}; write it yourself (the "
+                       f"exercise is to build what {part.__name__} does).")
+            restore.append(_disable(part, message))
         yield
     finally:
-        for namespace, key, value in reversed(replaced):
-            namespace[key] = value
+        for undo in reversed(restore):
+            undo()
+
+
+def _disable(part: Any, message: str) -> Callable[[], None]:
+    """Make ``part`` (a plain function or a class) raise ``message``; return how to undo it."""
+    namespace: dict[str, Any] = {}
+    exec(f"def refuse(*args, **kwargs):\n    raise AssertionError({message!r})", namespace)
+    refuse = namespace["refuse"]
+    if isinstance(part, type):
+        had_own = "__init__" in vars(part)
+        original_init = vars(part).get("__init__")
+        part.__init__ = refuse
+
+        def undo() -> None:
+            if had_own:
+                part.__init__ = original_init
+            else:
+                del part.__init__
+        return undo
+    code = getattr(part, "__code__", None)
+    if code is None or code.co_freevars:
+        raise TypeError(f"own_work can disable plain functions and classes, not {part!r}")
+    part.__code__ = refuse.__code__
+
+    def undo() -> None:
+        part.__code__ = code
+    return undo
