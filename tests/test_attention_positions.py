@@ -1,5 +1,7 @@
 """Positional encodings: the sinusoidal formula and its shift-as-rotation
-property, learned embeddings, and RoPE's relative-position property."""
+property, learned embeddings, Shaw et al.'s relative positions (against a
+hand-written loop and Hugging Face's relative_key attention), and RoPE's
+relative-position property."""
 
 from __future__ import annotations
 
@@ -11,10 +13,15 @@ import torch
 
 from course_utils.attention import (
     LearnedPositionalEmbedding,
+    RelativePositionAttention,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     apply_rotary,
+    causal_mask,
     positions,
+    relative_attention,
+    relative_distances,
+    scaled_dot_product_attention,
     sinusoidal_positions,
 )
 
@@ -103,6 +110,176 @@ def test_learned_embedding_adds_its_rows_and_learns_only_those():
     )
     with pytest.raises(ValueError, match="length 17 is longer than max_positions=16"):
         module(torch.randn(1, 17, 8))
+
+
+# --- relative (Shaw et al. 2018) ---------------------------------------------------------
+
+
+def test_distance_table_is_clipped_j_minus_i():
+    assert relative_distances(4, 6, max_distance=2).tolist() == [
+        [0, 1, 2, 2, 2, 2],
+        [-1, 0, 1, 2, 2, 2],
+        [-2, -1, 0, 1, 2, 2],
+        [-2, -2, -1, 0, 1, 2],
+    ]
+    assert relative_distances(3, 3, max_distance=0).abs().max() == 0  # k = 0: no position at all
+    assert relative_distances(0, 4, max_distance=1).shape == (0, 4)
+
+
+def shaw_by_loops(q, k, v, a_k, a_v, scale):
+    """The paper's three equations for one (L, d) sequence, one pair (i, j) at a time."""
+    L, S = q.shape[0], k.shape[0]
+    e = torch.empty(L, S, dtype=q.dtype)
+    for i in range(L):
+        for j in range(S):
+            e[i, j] = q[i] @ (k[j] + a_k[i, j]) * scale
+    alpha = e.softmax(-1)
+    z = torch.stack([sum(alpha[i, j] * (v[j] + a_v[i, j]) for j in range(S)) for i in range(L)])
+    return z, alpha
+
+
+def test_relative_attention_follows_the_three_equations():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    rel = RelativePositionAttention(head_dim=4, max_distance=2).double()
+    with torch.no_grad():  # larger than the init, so that a wrong index would show
+        rel.key_table.weight.normal_(generator=g)
+        rel.value_table.weight.normal_(generator=g)
+    out, weights = rel(q, k, v)
+    a_k, a_v = rel.tables(5, 5)
+    assert a_k.shape == (5, 5, 4)
+    torch.testing.assert_close(a_k[0, 4], rel.key_table.weight[4])  # distance +2 -> row 2 + k
+    torch.testing.assert_close(a_k[4, 0], rel.key_table.weight[0])  # distance -4 -> clipped to -2
+    for b in range(2):
+        for h in range(3):
+            z, alpha = shaw_by_loops(q[b, h], k[b, h], v[b, h], a_k, a_v, scale=0.5)
+            torch.testing.assert_close(out[b, h], z, atol=1e-12, rtol=0)
+            torch.testing.assert_close(weights[b, h], alpha, atol=1e-12, rtol=0)
+
+
+def test_zero_tables_give_plain_attention_and_keys_only_skips_values():
+    q, k, v = torch.randn(2, 6, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 3)
+    zeros = torch.zeros(6, 6, 8)
+    torch.testing.assert_close(relative_attention(q, k, v, zeros), scaled_dot_product_attention(q, k, v))
+    keys_only = RelativePositionAttention(head_dim=8, max_distance=3, values=False)
+    assert keys_only.value_table is None and sum(p.numel() for p in keys_only.parameters()) == 7 * 8
+    out, weights = keys_only(q, k, v)  # values of another width are fine without a^V
+    torch.testing.assert_close(out, weights @ v, **TOL)
+
+
+def test_a_pattern_depends_only_on_relative_offsets():
+    """Shift the same tokens to positions s..s+L-1 of a longer sequence (the rest masked out):
+    relative attention gives the same weights and outputs; absolute positions do not."""
+    g = torch.Generator().manual_seed(1)
+    length, shift, total, d = 6, 5, 16, 8
+    rel = RelativePositionAttention(head_dim=d, max_distance=3)
+    with torch.no_grad():
+        rel.key_table.weight.normal_(generator=g)
+        rel.value_table.weight.normal_(generator=g)
+    x = torch.randn(1, 1, length, d, generator=g)
+    long = torch.randn(1, 1, total, d, generator=g)  # other tokens around them...
+    long[..., shift : shift + length, :] = x
+    window = torch.zeros(total, dtype=torch.bool)
+    window[shift : shift + length] = True  # ...which the mask hides
+    out, weights = rel(x, x, x)
+    long_out, long_weights = rel(long, long, long, mask=window)
+    inside = slice(shift, shift + length)
+    torch.testing.assert_close(long_out[..., inside, :], out, **TOL)
+    torch.testing.assert_close(long_weights[..., inside, inside], weights, **TOL)
+
+    # The control: learned absolute positions added to the input see the shift.
+    absolute = LearnedPositionalEmbedding(total, d)
+    with torch.no_grad():
+        absolute.weight.normal_(generator=g)
+    _, abs_weights = scaled_dot_product_attention(absolute(x[0]), absolute(x[0]), x[0])
+    shifted = absolute(long[0])
+    _, abs_long = scaled_dot_product_attention(shifted, shifted, long[0], window)
+    assert (abs_long[..., inside, inside] - abs_weights).abs().max() > 0.05
+
+
+def test_each_distance_moves_only_its_own_pairs():
+    rel = RelativePositionAttention(head_dim=4, max_distance=2, values=False)
+    q, k = torch.randn(1, 1, 7, 4), torch.randn(1, 1, 7, 4)
+    rel(q, k, k)[0].sum().backward()
+    assert rel.key_table.weight.grad.abs().min() > 0  # all five distances occur at length 7
+    short = RelativePositionAttention(head_dim=4, max_distance=2, values=False)
+    short(q[..., :2, :], k[..., :2, :], k[..., :2, :])[0].sum().backward()
+    used = short.key_table.weight.grad.abs().sum(-1) > 0
+    assert used.tolist() == [False, True, True, True, False]  # length 2: distances -1, 0, 1 only
+
+
+def test_relative_attention_masks():
+    rel = RelativePositionAttention(head_dim=8, max_distance=2)
+    x = torch.randn(2, 2, 5, 8, requires_grad=True)
+    out, weights = rel(x, x, x, mask=causal_mask(5))
+    assert weights.triu(1).abs().max() == 0
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 5), **TOL)
+    bias = torch.zeros(5, 5).masked_fill(~causal_mask(5), float("-inf"))
+    torch.testing.assert_close(rel(x, x, x, mask=bias)[0], out, **TOL)
+
+    # A query that may attend to nothing gets zero weights and a zero output (no a^V either).
+    mask = torch.ones(5, 5, dtype=torch.bool)
+    mask[2] = False
+    out, weights = rel(x, x, x, mask=mask)
+    assert weights[..., 2, :].abs().max() == 0 and out[..., 2, :].abs().max() == 0
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(rel.value_table.weight.grad).all()
+
+
+def test_relative_attention_errors():
+    with pytest.raises(ValueError, match="max_distance >= 0; got 8 and -1"):
+        RelativePositionAttention(head_dim=8, max_distance=-1)
+    rel = RelativePositionAttention(head_dim=8, max_distance=2)
+    with pytest.raises(ValueError, match="expected head_dim=8"):
+        rel(torch.randn(1, 1, 3, 6), torch.randn(1, 1, 3, 6), torch.randn(1, 1, 3, 6))
+    with pytest.raises(ValueError, match="use values=False"):
+        rel(torch.randn(1, 3, 8), torch.randn(1, 3, 8), torch.randn(1, 3, 5))
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match=r"rel_keys must have shape \(L, S, d\) = \(3, 3, 4\)"):
+        relative_attention(q, q, q, torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"rel_values must have shape \(L, S, dv\)"):
+        relative_attention(q, q, q, torch.zeros(3, 3, 4), torch.zeros(3, 3, 2))
+    with pytest.raises(ValueError, match="need num_queries"):
+        relative_distances(-1, 3, 2)
+
+
+def test_relative_keys_match_hugging_face():
+    """Hugging Face's ``relative_key`` self-attention (in transformers 5.x it lives in Wav2Vec2-BERT;
+    BERT's own option was removed) is Shaw et al.'s key term with clip(j - i, -left, right)."""
+    w2v = pytest.importorskip("transformers.models.wav2vec2_bert.modeling_wav2vec2_bert")
+    from transformers import Wav2Vec2BertConfig
+
+    d_model, heads, k = 16, 2, 3
+    config = Wav2Vec2BertConfig(
+        hidden_size=d_model, num_attention_heads=heads, position_embeddings_type="relative_key",
+        left_max_position_embeddings=k, right_max_position_embeddings=k, attention_dropout=0.0,
+    )
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    theirs = w2v.Wav2Vec2BertSelfAttention(config).eval()
+    ours = RelativePositionAttention(head_dim=d_model // heads, max_distance=k, values=False)
+    with torch.no_grad():
+        ours.key_table.weight.copy_(theirs.distance_embedding.weight)  # row 0: distance -k
+
+    x = torch.randn(2, 9, d_model)
+    pad = torch.tensor([[1] * 9, [1] * 6 + [0] * 3], dtype=torch.bool)  # sequence 2: 3 pads
+    hf_mask = torch.zeros(2, 1, 1, 9).masked_fill(~pad[:, None, None, :], float("-inf"))
+    hf_out, hf_weights = theirs(x, attention_mask=hf_mask, output_attentions=True)
+
+    def split(linear):
+        return linear(x).view(2, 9, heads, -1).transpose(1, 2)  # (B, H, L, Dh)
+
+    out, weights = ours(split(theirs.linear_q), split(theirs.linear_k), split(theirs.linear_v),
+                        mask=pad[:, None, None, :])
+    out = theirs.linear_out(out.transpose(1, 2).reshape(2, 9, d_model))
+    torch.testing.assert_close(weights, hf_weights, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, hf_out, atol=1e-6, rtol=0)
+
+    # And the gradients of the distance table.
+    (hf_out * torch.linspace(-1, 1, d_model)).sum().backward()
+    (out * torch.linspace(-1, 1, d_model)).sum().backward()
+    torch.testing.assert_close(ours.key_table.weight.grad, theirs.distance_embedding.weight.grad,
+                               atol=1e-5, rtol=0)
 
 
 # --- rotary --------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 - :mod:`.functional`: scaled dot-product attention (explicit and fused), masks,
   splitting into heads
 - :mod:`.multihead`: :class:`MultiHeadAttention`, with GQA and MQA
-- :mod:`.positions`: sinusoidal, learned and rotary (RoPE) position encodings
+- :mod:`.positions`: sinusoidal, learned, relative (Shaw et al.) and rotary (RoPE)
+  position encodings
 
 Masks are bool with ``True`` = may attend (as in
 ``torch.nn.functional.scaled_dot_product_attention``), or float additive biases.
@@ -22,9 +23,12 @@ from .functional import (
 from .multihead import MultiHeadAttention
 from .positions import (
     LearnedPositionalEmbedding,
+    RelativePositionAttention,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     apply_rotary,
+    relative_attention,
+    relative_distances,
     sinusoidal_positions,
 )
 
@@ -41,6 +45,9 @@ __all__ = [
     "sinusoidal_positions",
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEmbedding",
+    "relative_distances",
+    "relative_attention",
+    "RelativePositionAttention",
     "RotaryEmbedding",
     "apply_rotary",
 ]

@@ -1,12 +1,16 @@
 """Positional encodings: how a transformer learns *where* each token is.
 
 Attention by itself ignores order: permute the tokens and every output is
-permuted the same way. Three remedies, in historical order:
+permuted the same way. Four remedies, in historical order (the lecture's
+three families: absolute, relative and rotary; taught in notebook 02, section 7):
 
 - :class:`SinusoidalPositionalEncoding` (Vaswani et al. 2017): add a fixed
   pattern of sines and cosines to the token embeddings.
 - :class:`LearnedPositionalEmbedding` (BERT, GPT-2): add a learned vector per
   position.
+- :class:`RelativePositionAttention` (Shaw et al. 2018): leave the input
+  alone and give attention a learned vector per *distance* ``j - i``
+  (clipped to ``[-k, k]``), added to the keys and the values.
 - :class:`RotaryEmbedding` (RoPE, Su et al. 2021; GPT-NeoX, LLaMA): rotate
   queries and keys by an angle proportional to their position, so the score
   ``q_m . k_n`` depends only on the offset ``m - n``.
@@ -14,8 +18,12 @@ permuted the same way. Three remedies, in historical order:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
+
+from .functional import mask_to_bias, scaled_dot_product_attention
 
 
 def sinusoidal_positions(num_positions: int, d_model: int, base: float = 10000.0) -> Tensor:
@@ -116,6 +124,173 @@ class LearnedPositionalEmbedding(nn.Module):
             return x + self.weight[: x.shape[-2]]
         _check_positions(positions, self.max_positions)
         return x + self.weight[positions]
+
+
+# ---------------------------------------------------------------------------
+# Relative positions (Shaw et al. 2018)
+# ---------------------------------------------------------------------------
+
+
+def relative_distances(
+    num_queries: int, num_keys: int, max_distance: int, device: torch.device | str | None = None
+) -> Tensor:
+    """The ``(num_queries, num_keys)`` table of clipped distances ``clip(j - i, -k, k)``.
+
+    Taught in notebook 02, section 7. Entry ``(i, j)`` says how far key ``j`` lies
+    from query ``i``: negative to the left, positive to the right; every distance
+    beyond ``k = max_distance`` counts as ``k`` (or ``-k``), so a model has
+    ``2k + 1`` distances to learn, whatever the sequence length.
+
+    >>> relative_distances(3, 5, max_distance=2)
+    tensor([[ 0,  1,  2,  2,  2],
+            [-1,  0,  1,  2,  2],
+            [-2, -1,  0,  1,  2]])
+    """
+    if num_queries < 0 or num_keys < 0 or max_distance < 0:
+        raise ValueError(
+            f"need num_queries, num_keys, max_distance >= 0; got {num_queries}, {num_keys}, "
+            f"{max_distance}"
+        )
+    i = torch.arange(num_queries, device=device)[:, None]  # (L, 1)
+    j = torch.arange(num_keys, device=device)[None, :]  # (1, S)
+    return (j - i).clamp(-max_distance, max_distance)  # (L, S)
+
+
+def relative_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    rel_keys: Tensor,
+    rel_values: Tensor | None = None,
+    mask: Tensor | None = None,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Attention with relative position vectors ``a^K_ij`` and ``a^V_ij``; returns ``(output, weights)``.
+
+    Taught in notebook 02, section 7. Shaw et al. (2018) add a vector that
+    depends only on the distance from query ``i`` to key ``j`` to the key in
+    the score and to the value in the sum::
+
+        e_ij     = q_i . (k_j + a^K_ij) / sqrt(d)
+        alpha_ij = softmax_j(e_ij)
+        z_i      = sum_j alpha_ij (v_j + a^V_ij)
+
+    Shapes: ``query (..., L, d)``, ``key (..., S, d)``, ``value (..., S, dv)``,
+    ``rel_keys (L, S, d)``, ``rel_values (L, S, dv)`` or ``None`` (keys only).
+    ``mask`` (bool, True = may attend, or a float bias) and ``scale`` work as in
+    :func:`scaled_dot_product_attention`; a query with every key masked gets zero
+    weights and a zero output.
+
+    >>> q = torch.tensor([[2.0, 0.0]])                    # one query, d = 2
+    >>> k, v = torch.zeros(2, 2), torch.tensor([[1.0], [3.0]])
+    >>> a_k = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])     # (L=1, S=2, d): a^K for j=0, j=1
+    >>> out, w = relative_attention(q, k, v, a_k, scale=math.log(3) / 2)
+    >>> w                                                 # softmax([0, log 3])
+    tensor([[0.2500, 0.7500]])
+    >>> out
+    tensor([[2.5000]])
+    """
+    _check_relative_inputs(query, key, value, rel_keys, rel_values)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    # q_i . a^K_ij for every (i, j): the position part of the score.
+    position_scores = torch.einsum("...ld,lsd->...ls", query, rel_keys)  # (..., L, S)
+    bias = position_scores * scale
+    if mask is not None:
+        bias = bias + mask_to_bias(mask, bias.dtype)  # blocked pairs: -inf
+    # e_ij = q_i . k_j * scale + q_i . a^K_ij * scale; then softmax and sum_j alpha_ij v_j.
+    output, weights = scaled_dot_product_attention(query, key, value, bias, scale=scale)
+    if rel_values is not None:
+        output = output + torch.einsum("...ls,lsd->...ld", weights, rel_values)  # + sum_j alpha_ij a^V_ij
+    return output, weights
+
+
+def _check_relative_inputs(
+    query: Tensor, key: Tensor, value: Tensor, rel_keys: Tensor, rel_values: Tensor | None
+) -> None:
+    """Raise a ValueError naming the shapes if the position tables do not fit the inputs."""
+    if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
+        raise ValueError(
+            f"query, key and value need shape (..., length, dim); got {tuple(query.shape)}, "
+            f"{tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    wanted_keys = (query.shape[-2], key.shape[-2], query.shape[-1])
+    if tuple(rel_keys.shape) != wanted_keys:
+        raise ValueError(
+            f"rel_keys must have shape (L, S, d) = {wanted_keys}; got {tuple(rel_keys.shape)}"
+        )
+    if rel_values is not None:
+        wanted_values = (query.shape[-2], key.shape[-2], value.shape[-1])
+        if tuple(rel_values.shape) != wanted_values:
+            raise ValueError(
+                f"rel_values must have shape (L, S, dv) = {wanted_values}; "
+                f"got {tuple(rel_values.shape)}"
+            )
+
+
+class RelativePositionAttention(nn.Module):
+    """Self-attention's relative position representations (Shaw et al. 2018).
+
+    Taught in notebook 02, section 7. Two learned tables of ``2k + 1`` vectors
+    each, one per clipped distance ``clip(j - i, -k, k)`` with
+    ``k = max_distance``: ``key_table`` gives ``a^K_ij`` and ``value_table``
+    ``a^V_ij`` (``values=False``: keys only). As in the paper, one pair of
+    tables serves every head of a layer. Nothing is added to the input, so the
+    module works at any length: distances beyond ``k`` share one vector.
+
+    ``forward(query, key, value, mask=None)`` takes the heads' ``(B, H, L, Dh)``
+    queries and ``(B, H, S, Dh)`` keys and values and returns ``(output,
+    weights)`` of :func:`relative_attention`. Query ``i`` and key ``j`` sit at
+    positions ``i`` and ``j`` (self-attention: ``L == S``).
+
+    >>> rel = RelativePositionAttention(head_dim=8, max_distance=2)
+    >>> x = torch.randn(1, 2, 5, 8)                    # (B, H, L, Dh)
+    >>> out, weights = rel(x, x, x)
+    >>> out.shape, weights.shape, rel.key_table.weight.shape
+    (torch.Size([1, 2, 5, 8]), torch.Size([1, 2, 5, 5]), torch.Size([5, 8]))
+    """
+
+    def __init__(self, head_dim: int, max_distance: int, values: bool = True) -> None:
+        super().__init__()
+        if head_dim <= 0 or max_distance < 0:
+            raise ValueError(
+                f"need head_dim > 0 and max_distance >= 0; got {head_dim} and {max_distance}"
+            )
+        self.head_dim = head_dim
+        self.max_distance = max_distance
+        self.key_table = nn.Embedding(2 * max_distance + 1, head_dim)  # row d + k: distance d
+        self.value_table = nn.Embedding(2 * max_distance + 1, head_dim) if values else None
+        for table in (self.key_table, self.value_table):
+            if table is not None:
+                nn.init.normal_(table.weight, std=0.02)
+
+    def extra_repr(self) -> str:
+        return (f"head_dim={self.head_dim}, max_distance={self.max_distance}, "
+                f"values={self.value_table is not None}")
+
+    def tables(self, num_queries: int, num_keys: int) -> tuple[Tensor, Tensor | None]:
+        """``a^K`` and ``a^V`` (or ``None``) for every (query, key) pair: ``(L, S, Dh)`` each."""
+        index = relative_distances(num_queries, num_keys, self.max_distance,
+                                   device=self.key_table.weight.device) + self.max_distance
+        rel_values = None if self.value_table is None else self.value_table(index)
+        return self.key_table(index), rel_values
+
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if query.shape[-1] != self.head_dim or key.shape[-1] != self.head_dim:
+            raise ValueError(
+                f"expected head_dim={self.head_dim}; got query {tuple(query.shape)} and "
+                f"key {tuple(key.shape)}"
+            )
+        if self.value_table is not None and value.shape[-1] != self.head_dim:
+            raise ValueError(
+                f"value vectors get a^V of width head_dim={self.head_dim}; got value "
+                f"{tuple(value.shape)} (use values=False for another width)"
+            )
+        rel_keys, rel_values = self.tables(query.shape[-2], key.shape[-2])  # (L, S, Dh)
+        return relative_attention(query, key, value, rel_keys.to(query.dtype),
+                                  None if rel_values is None else rel_values.to(value.dtype), mask)
 
 
 def rotate_half(x: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """Checkers for the exercises of notebook 02 (attention, the causal mask, heads).
 
 Expected answers come from ``course_utils.attention``, the package's reference implementation.
+Hints say what to do in words; a line of code is there only on request, ``code_hint(name)``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,47 @@ from typing import Callable
 import torch
 
 from course_utils.attention import causal_mask, merge_heads, scaled_dot_product_attention, split_heads
-from course_utils.checks.core import Case, run_checks
+from course_utils.checks.core import Case, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
+
+# The idea behind each exercise, in words (a failed check prints the one that fits).
+HINTS = {
+    "attention": (
+        "score every query against every key with a dot product, divide the scores by the "
+        "square root of the key width, turn each query's row of scores into weights that sum "
+        "to one, then average the values with those weights; leading batch or head dimensions "
+        "ride along untouched"
+    ),
+    "attention_mask": (
+        "a pair the mask marks False must end with a weight of exactly zero: push its score "
+        "to minus infinity before the softmax, not after it"
+    ),
+    "causal_mask": (
+        "query i may look at keys 0 to i, so the entries on and below the diagonal are allowed "
+        "and those above it are not; return a boolean tensor"
+    ),
+    "split_heads": (
+        "cut each position's features into num_heads consecutive slices of equal width, then "
+        "put the heads dimension in front of the length dimension, so that head h holds the "
+        "h-th slice"
+    ),
+    "merge_heads": (
+        "undo split_heads step by step in reverse order: bring the length dimension back in "
+        "front of the heads, then lay each position's heads side by side; merging a split "
+        "must give the input back"
+    ),
+}
+
+register_code_hints({
+    "attention": (
+        "scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])\n"
+        "if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))\n"
+        "weights = scores.softmax(dim=-1); return weights @ value, weights"
+    ),
+    "causal_mask": "torch.ones(length, length, dtype=torch.bool).tril()",
+    "split_heads": "x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)",
+    "merge_heads": "x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)",
+})
 
 
 def _random(*shape: int, seed: int) -> torch.Tensor:
@@ -24,25 +64,20 @@ def check_attention(function: Callable) -> None:
     shapes = [((3, 4), (3, 4), (3, 4)), ((2, 5, 8), (2, 7, 8), (2, 7, 6)), ((2, 3, 4, 16),) * 3]
     for seed, (q, k, v) in enumerate(shapes):
         query, key, value = _random(*q, seed=seed), _random(*k, seed=seed + 10), _random(*v, seed=seed + 20)
-        cases.append(Case(
-            (query, key, value), scaled_dot_product_attention(query, key, value),
-            hint="weights = softmax(query @ key.transpose(-2, -1) / sqrt(d)) over the last "
-                 "dimension; output = weights @ value",
-        ))
+        cases.append(Case((query, key, value), scaled_dot_product_attention(query, key, value),
+                          hint=HINTS["attention"]))
     query, key, value = (_random(2, 5, 8, seed=s) for s in (30, 31, 32))
     mask = causal_mask(5)
     cases.append(Case(
         (query, key, value), scaled_dot_product_attention(query, key, value, mask), kwargs={"mask": mask},
-        hint="where mask is False the score must be -inf before the softmax "
-             "(scores.masked_fill(~mask, float('-inf')))",
+        hint=HINTS["attention_mask"],
     ))
     run_checks("attention", function, cases, same=tensors_match, explain=explain_tensors)
 
 
 def check_causal_mask(function: Callable[[int], torch.Tensor]) -> None:
     """``function(length)`` should return a bool (length, length) mask, True on and below the diagonal."""
-    cases = [Case((n,), causal_mask(n), hint="torch.tril(torch.ones(n, n, dtype=torch.bool))")
-             for n in (1, 2, 4, 7)]
+    cases = [Case((n,), causal_mask(n), hint=HINTS["causal_mask"]) for n in (1, 2, 4, 7)]
     run_checks("causal_mask", function, cases, same=tensors_match, explain=explain_tensors)
 
 
@@ -51,9 +86,7 @@ def check_split_heads(function: Callable) -> None:
     cases = []
     for seed, (shape, heads) in enumerate([((1, 3, 4), 2), ((2, 5, 12), 3), ((2, 5, 12), 1), ((3, 2, 8), 8)]):
         x = _random(*shape, seed=seed)
-        cases.append(Case((x, heads), split_heads(x, heads),
-                          hint="x.view(batch, length, heads, width // heads).transpose(1, 2): "
-                               "head h gets the h-th slice of width / heads features"))
+        cases.append(Case((x, heads), split_heads(x, heads), hint=HINTS["split_heads"]))
     run_checks("split_heads", function, cases, same=tensors_match, explain=explain_tensors)
 
 
@@ -62,7 +95,5 @@ def check_merge_heads(function: Callable) -> None:
     cases = []
     for seed, shape in enumerate([(1, 2, 3, 2), (2, 3, 5, 4), (2, 1, 5, 12)]):
         x = _random(*shape, seed=seed)
-        cases.append(Case((x,), merge_heads(x),
-                          hint="x.transpose(1, 2).reshape(batch, length, heads * d); "
-                               "merge_heads(split_heads(x, h)) must give x back"))
+        cases.append(Case((x,), merge_heads(x), hint=HINTS["merge_heads"]))
     run_checks("merge_heads", function, cases, same=tensors_match, explain=explain_tensors)
