@@ -7,7 +7,7 @@ Each ``check_*`` function prints a short success line when every case passes and
 >>> check_word_counts(lambda text: {})  # doctest: +SKIP
 """
 
-from course_utils.checks.core import Case, code_hint, own_work, register_code_hints, run_checks
+from course_utils.checks.core import Case, NotYourOwnWork, code_hint, own_work, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils.checks.tokenization import (
     check_count_pairs,
@@ -21,6 +21,7 @@ __all__ = [
     "run_checks",
     "code_hint",
     "own_work",
+    "NotYourOwnWork",
     "register_code_hints",
     "tensors_match",
     "explain_tensors",

@@ -92,16 +92,27 @@ def run_checks(
     cases: list[Case],
     same: Callable[[Any, Any], bool] | None = None,
     explain: Callable[[Any, Any], str] | None = None,
+    forbid: tuple[Callable, ...] = (),
 ) -> None:
     """Call ``function`` on every case; print one success line or raise a friendly error.
 
     ``same(got, expected)`` decides equality (default ``==``); ``explain(got, expected)``, if
     given, adds a line saying how they differ (e.g. the largest difference of two tensors).
+    ``forbid`` lists the package's reference functions the exercise rebuilds: they refuse to run
+    while the student's function is called (``own_work``), so a thin wrapper around them fails
+    here already, not only in the hidden tests.
     """
     if not callable(function):
         raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
     _refuse_package_function(name, function)
     same = same or (lambda got, expected: got == expected)
+    with own_work(function, *forbid):
+        _run_cases(name, function, cases, same, explain)
+    print(f"✅ {name}: all {len(cases)} checks passed.")
+
+
+def _run_cases(name: str, function: Callable, cases: list[Case], same: Callable,
+               explain: Callable | None) -> None:
     for number, case in enumerate(cases, start=1):
         call = case.call_text(name)
         try:
@@ -110,6 +121,8 @@ def run_checks(
             raise AssertionError(
                 f"{name} is not written yet: replace `raise NotImplementedError()` with your code."
             ) from None
+        except NotYourOwnWork:
+            raise
         except Exception as error:  # the student's code crashed: show where
             raise AssertionError(
                 f"Check {number}/{len(cases)}: {call} raised {type(error).__name__}: {error}"
@@ -127,7 +140,10 @@ def run_checks(
             if name in _CODE_HINTS:
                 message += f"\n  still stuck? code_hint({name!r}) shows a line of code"
             raise AssertionError(message)
-    print(f"✅ {name}: all {len(cases)} checks passed.")
+
+
+class NotYourOwnWork(AssertionError):
+    """Raised when a solution calls a package function that the exercise asks to build."""
 
 
 @contextmanager
@@ -146,7 +162,7 @@ def own_work(student_function: Callable, *package_parts: Callable) -> Iterator[N
     ...     lazy(("a", "b"), ("a", "b"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    AssertionError: lazy calls the package's merge_pair; write it yourself...
+    course_utils.checks.core.NotYourOwnWork: lazy calls the package's merge_pair; write it yourself...
     >>> lazy(("a", "b"), ("a", "b"))  # restored after the block
     ('ab',)
     """
@@ -167,7 +183,11 @@ def own_work(student_function: Callable, *package_parts: Callable) -> Iterator[N
 def _disable(part: Any, message: str) -> Callable[[], None]:
     """Make ``part`` (a plain function or a class) raise ``message``; return how to undo it."""
     namespace: dict[str, Any] = {}
-    exec(f"def refuse(*args, **kwargs):\n    raise AssertionError({message!r})", namespace)
+    # The swapped-in code runs with the package module's globals, so it finds the error class
+    # through __import__ (a builtin) rather than by a name that module may not have.
+    exec("def refuse(*args, **kwargs):\n"
+         "    core = __import__('course_utils.checks.core', fromlist=['NotYourOwnWork'])\n"
+         f"    raise core.NotYourOwnWork({message!r})", namespace)
     refuse = namespace["refuse"]
     if isinstance(part, type):
         had_own = "__init__" in vars(part)
