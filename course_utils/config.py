@@ -34,18 +34,41 @@ class BPESizes:
     num_words: int  # most frequent English words taken from wordfreq
     num_merges: int  # merges learned on those words
     merge_grid: tuple[int, ...]  # merge counts at which segmentations are compared
+    loop_words: int  # most frequent words for the recounting loop and the tie count (section 4-5)
+    loop_merges: int  # merges the loop and train_bpe learn from them
+    byte_merges: int  # merges of the byte-level and character-level tokenizers (section 7)
+    byte_repeats: int  # times the small mixed training text is repeated
+    sample_words: int  # words of the training sample the tokens-per-word curve measures
+    curve_points: int  # merge counts (besides 0) on that curve, spaced evenly on a log scale
+    held_out_words: int  # the next-most frequent words after num_words, never trained on
+    swahili_merges: int  # merges learned on the Swahili forms (section 10)
 
 
 @dataclass(frozen=True)
 class AttentionSizes:
-    """Sizes for notebook 02 (measuring the cost of attention)."""
+    """Sizes for notebook 02: its toy experiments and the cost of attention."""
 
     seq_lengths: tuple[int, ...]  # sequence lengths at which time and memory are measured
     batch_size: int
     d_model: int
     num_heads: int
-    repeats: int  # timing runs per length (the best is kept)
-    head_task_steps: int  # training steps of the two-head toy model
+    repeats: int  # timing runs per length (median and spread are reported)
+    scaling_samples: int  # random queries per width in the sqrt(d) experiment (section 2)
+    head_task_vocab: int  # distinct digits of the two-job task (section 5)
+    head_task_length: int  # its sequence length
+    head_task_width: int  # width of its one-layer models
+    head_task_batch: int  # sequences per training step
+    head_task_eval: int  # test sequences
+    head_task_seeds: int  # seeds per arm (two heads, one head)
+    head_task_steps: int  # training steps of each two-job model
+    position_train_length: int  # the offset task's training sequences (section 7)...
+    position_test_length: int  # ...and the longer ones it is tested on
+    position_steps: int  # training steps per model of the offset task
+    position_seeds: int  # seeds per position method
+    position_batch: int  # sequences per training step of the offset task
+    position_eval: int  # test sequences of each length
+    position_width: int  # width of the offset task's one-layer models
+    relative_max_distance: int  # k of clip(j - i, -k, k), Shaw et al.'s relative positions
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,24 @@ class ReverseTaskSizes:
     train_steps: int
     batch_size: int
     learning_rate: float
+    count_train_steps: int  # the counting task (exposure bias), where errors compound
+    count_learning_rate: float
+
+
+@dataclass(frozen=True)
+class NormPlacementSizes:
+    """Notebook 03, section 1: post-LN against pre-LN encoders at a high learning rate."""
+
+    num_layers: int
+    d_model: int
+    num_heads: int
+    seq_length: int  # the encoder reverses sequences of this many digits in place
+    vocab_size: int  # distinct digits (chance accuracy is 1 / vocab_size)
+    train_steps: int
+    batch_size: int
+    learning_rate: float  # high: post-LN without warm-up fails here
+    warmup_steps: int  # for the post-LN-with-warm-up arm
+    seeds: int  # runs per arm, each with its own initialisation and batches
 
 
 @dataclass(frozen=True)
@@ -96,6 +137,21 @@ class BertSizes:
     probe_learning_rate: float  # a linear probe (frozen body) trains one layer: larger steps
     finetune_batch_size: int
     seeds: int  # fine-tuning runs per setting, for a mean and a standard deviation
+    lr_decay: bool = True  # pretraining rate falls linearly to 0 after the warm-up (BERT's schedule)
+    mask_rate: float = 0.15  # share of ordinary tokens the pretraining MLM predicts
+
+
+@dataclass(frozen=True)
+class FinetuneSizes:
+    """Notebook 05: fine-tuning the pretrained tiny BERT on the small world's tasks."""
+
+    epochs: int  # passes over the full training set; validation accuracy is read after each
+    learning_rate: float
+    probe_learning_rate: float  # a linear probe (frozen body) trains one layer: larger steps
+    batch_size: int
+    max_length: int  # tokens of an encoded example, with [CLS] and [SEP]
+    seeds: int  # runs per setting, for a mean and a spread
+    label_counts: tuple[int, ...]  # training-set sizes of the fewer-labels curve (the full set too)
 
 
 @dataclass(frozen=True)
@@ -107,23 +163,40 @@ class Scale:
     attention: AttentionSizes
     tiny: TinyModelSizes
     reverse: ReverseTaskSizes
+    norm_placement: NormPlacementSizes
     world: WorldSizes
     bert: BertSizes
+    finetune: FinetuneSizes
 
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale(
         name="smoke",
-        bpe=BPESizes(num_words=2_000, num_merges=300, merge_grid=(0, 50, 100, 300)),
+        bpe=BPESizes(num_words=2_000, num_merges=300, merge_grid=(0, 50, 100, 300),
+                       loop_words=500, loop_merges=50, byte_merges=60, byte_repeats=20,
+                       sample_words=1_000, curve_points=6, held_out_words=500, swahili_merges=35),
         attention=AttentionSizes(seq_lengths=(32, 64, 128), batch_size=2, d_model=32,
-                                 num_heads=2, repeats=1, head_task_steps=20),
+                                 num_heads=2, repeats=2, scaling_samples=200,
+                                 head_task_vocab=10, head_task_length=12, head_task_width=16,
+                                 head_task_batch=16, head_task_eval=64, head_task_seeds=2,
+                                 head_task_steps=20,
+                                 position_train_length=8, position_test_length=16,
+                                 position_steps=20, position_seeds=2, position_batch=8,
+                                 position_eval=64, position_width=16,
+                                 relative_max_distance=4),
         tiny=TinyModelSizes(d_model=32, num_layers=1, num_heads=2, d_ff=64, max_positions=64),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=6, train_steps=20,
-                                 batch_size=32, learning_rate=3e-3),
+                                 batch_size=32, learning_rate=3e-3, count_train_steps=20,
+                                 count_learning_rate=3e-3),
+        norm_placement=NormPlacementSizes(num_layers=2, d_model=16, num_heads=2, seq_length=4,
+                                          vocab_size=10, train_steps=10, batch_size=16,
+                                          learning_rate=3e-2, warmup_steps=5, seeds=2),
         world=WorldSizes(corpus_words=20_000, train=200, validation=50, test=100, probes=40),
         bert=BertSizes(pretrain_steps=30, batch_size=16, max_length=32, learning_rate=2e-3,
                        warmup_steps=5, finetune_epochs=2, finetune_learning_rate=1e-3,
                        probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
+        finetune=FinetuneSizes(epochs=2, learning_rate=1e-3, probe_learning_rate=1e-2, batch_size=32,
+                               max_length=64, seeds=2, label_counts=(50,)),
     ),
     "laptop": Scale(
         name="laptop",
@@ -131,16 +204,32 @@ SCALES: dict[str, Scale] = {
             num_words=50_000,
             num_merges=20_000,
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000),
+            loop_words=2_000, loop_merges=200, byte_merges=60, byte_repeats=20,
+            sample_words=5_000, curve_points=12, held_out_words=5_000, swahili_merges=35,
         ),
-        attention=AttentionSizes(seq_lengths=(128, 256, 512, 1_024, 2_048), batch_size=4,
-                                 d_model=256, num_heads=8, repeats=3, head_task_steps=600),
+        attention=AttentionSizes(seq_lengths=(128, 256, 512, 1_024), batch_size=4,
+                                 d_model=256, num_heads=8, repeats=3, scaling_samples=2_000,
+                                 head_task_vocab=10, head_task_length=12, head_task_width=64,
+                                 head_task_batch=64, head_task_eval=512, head_task_seeds=3,
+                                 head_task_steps=350,
+                                 position_train_length=12, position_test_length=36,
+                                 position_steps=200, position_seeds=3, position_batch=32,
+                                 position_eval=512, position_width=16,
+                                 relative_max_distance=4),
         tiny=TinyModelSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_positions=128),
-        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_500,
-                                 batch_size=64, learning_rate=1e-3),
+        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_000,
+                                 batch_size=64, learning_rate=1e-3, count_train_steps=200,
+                                 count_learning_rate=3e-3),
+        norm_placement=NormPlacementSizes(num_layers=6, d_model=32, num_heads=4, seq_length=8,
+                                          vocab_size=10, train_steps=200, batch_size=64,
+                                          learning_rate=3e-2, warmup_steps=100, seeds=3),
         world=WorldSizes(corpus_words=300_000, train=600, validation=150, test=300, probes=200),
-        bert=BertSizes(pretrain_steps=8_000, batch_size=64, max_length=32, learning_rate=2e-3,
-                       warmup_steps=50, finetune_epochs=10, finetune_learning_rate=1e-3,
-                       probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
+        bert=BertSizes(pretrain_steps=4_000, batch_size=64, max_length=32, learning_rate=4e-3,
+                       warmup_steps=100, finetune_epochs=10, finetune_learning_rate=1e-3,
+                       probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3, lr_decay=True,
+                       mask_rate=0.3),
+        finetune=FinetuneSizes(epochs=6, learning_rate=1e-3, probe_learning_rate=1e-2, batch_size=32,
+                               max_length=64, seeds=3, label_counts=(50, 200)),
     ),
     "gpu": Scale(
         name="gpu",
@@ -148,19 +237,33 @@ SCALES: dict[str, Scale] = {
             num_words=100_000,
             num_merges=40_000,
             merge_grid=(0, 100, 1_000, 5_000, 10_000, 20_000, 40_000),
+            loop_words=2_000, loop_merges=200, byte_merges=60, byte_repeats=20,
+            sample_words=10_000, curve_points=12, held_out_words=10_000, swahili_merges=35,
         ),
         attention=AttentionSizes(seq_lengths=(256, 512, 1_024, 2_048, 4_096, 8_192),
                                  batch_size=8, d_model=512, num_heads=8, repeats=5,
-                                 head_task_steps=1_500),
+                                 scaling_samples=2_000, head_task_vocab=10, head_task_length=12,
+                                 head_task_width=64, head_task_batch=128, head_task_eval=1_024,
+                                 head_task_seeds=5, head_task_steps=1_000,
+                                 position_train_length=16,
+                                 position_test_length=64, position_steps=400, position_seeds=5,
+                                 position_batch=64, position_eval=1_024,
+                                 position_width=32, relative_max_distance=4),
         tiny=TinyModelSizes(d_model=256, num_layers=4, num_heads=4, d_ff=1_024,
                             max_positions=512),
         reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=16, train_steps=3_000,
-                                 batch_size=128, learning_rate=1e-3),
+                                 batch_size=128, learning_rate=1e-3, count_train_steps=300,
+                                 count_learning_rate=3e-3),
+        norm_placement=NormPlacementSizes(num_layers=6, d_model=32, num_heads=4, seq_length=8,
+                                          vocab_size=10, train_steps=200, batch_size=64,
+                                          learning_rate=3e-2, warmup_steps=100, seeds=5),
         world=WorldSizes(corpus_words=3_000_000, train=1_500, validation=300, test=600,
                          probes=500),
         bert=BertSizes(pretrain_steps=10_000, batch_size=128, max_length=64, learning_rate=1e-3,
                        warmup_steps=200, finetune_epochs=10, finetune_learning_rate=5e-4,
                        probe_learning_rate=5e-3, finetune_batch_size=32, seeds=5),
+        finetune=FinetuneSizes(epochs=10, learning_rate=5e-4, probe_learning_rate=5e-3, batch_size=32,
+                               max_length=64, seeds=5, label_counts=(25, 50, 100, 200, 400, 800)),
     ),
 }
 

@@ -18,8 +18,8 @@ PACKAGES = (
     ("tqdm", "tqdm", "progress bars"),
     ("ipywidgets", "ipywidgets", "interactive explorers"),
     ("bertviz", "bertviz", "attention views"),
-    ("wordfreq", "wordfreq", "English word frequencies (notebook 01)"),
-    ("regex", "regex", "GPT-2 pre-tokenisation"),
+    ("wordfreq", "wordfreq", "English word frequencies, for notebook 01"),
+    ("regex", "regex", "GPT-2 pre-tokenization"),
     ("jupyterlab", "jupyterlab", "the notebook app"),
 )
 
