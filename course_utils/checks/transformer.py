@@ -9,12 +9,49 @@ from typing import Callable
 
 import torch
 
-from course_utils.checks.core import Case, run_checks
+from course_utils.checks.core import Case, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils.transformer import EncoderLayer
 
+# The idea behind each exercise, in words (a failed check prints the one that fits).
+HINTS = {
+    "post_ln_layer": (
+        "post-LN normalises after each residual addition: add the attention output to the "
+        "input and normalise the sum with the first LayerNorm, then do the same with the "
+        "feed-forward network and the second LayerNorm"
+    ),
+    "pre_ln_layer": (
+        "pre-LN normalises what each sub-layer reads, not the sum: the attention reads a "
+        "normalised copy of x and its output is added to x itself; then the feed-forward "
+        "network reads the second LayerNorm's copy and is added the same way"
+    ),
+    "bert_parameter_count": (
+        "count table by table: the three embedding tables (token, position, segment; each "
+        "row is d_model wide) and the LayerNorm after them; per layer the four square "
+        "attention projections, the two feed-forward linears and two LayerNorms, every "
+        "linear with a bias and every LayerNorm with a weight and a bias; last the pooler, "
+        "one more square linear with its bias"
+    ),
+}
 
-def _check_layer(name: str, function: Callable, norm_first: bool, hint: str) -> None:
+# One line of code per exercise, shown only on request with code_hint(name).
+register_code_hints({
+    "post_ln_layer": (
+        "x = layer.norm1(x + layer.self_attn(x)[0])\n"
+        "# then the same pattern with layer.ff and layer.norm2"
+    ),
+    "pre_ln_layer": (
+        "x = x + layer.self_attn(layer.norm1(x))[0]\n"
+        "# then the same pattern with layer.norm2 and layer.ff"
+    ),
+    "bert_parameter_count": (
+        "embeddings = (vocab_size + max_positions + type_vocab_size) * d_model + 2 * d_model\n"
+        "attention = 4 * (d_model * d_model + d_model)  # Q, K, V, output: weight + bias"
+    ),
+})
+
+
+def _check_layer(name: str, function: Callable, norm_first: bool) -> None:
     """Compare ``function(layer, x)`` with ``layer(x)`` on a few small encoder layers."""
     cases = []
     for seed, (width, heads, length) in enumerate([(8, 2, 3), (16, 4, 5), (32, 4, 1)]):
@@ -22,23 +59,19 @@ def _check_layer(name: str, function: Callable, norm_first: bool, hint: str) -> 
         layer = EncoderLayer(width, heads, 2 * width, norm_first=norm_first).eval()
         x = torch.randn(2, length, width, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            cases.append(Case((layer, x), layer(x)[0], hint=hint))
+            cases.append(Case((layer, x), layer(x)[0], hint=HINTS[name]))
     with torch.no_grad():
         run_checks(name, function, cases, same=tensors_match, explain=explain_tensors)
 
 
 def check_post_ln_layer(function: Callable) -> None:
     """``function(layer, x)`` should compute a post-LN encoder layer with ``layer``'s modules."""
-    _check_layer("post_ln_layer", function, norm_first=False,
-                 hint="post-LN: x = norm1(x + self_attn(x)[0]), then x = norm2(x + ff(x)); "
-                      "the normalisation comes after each residual addition")
+    _check_layer("post_ln_layer", function, norm_first=False)
 
 
 def check_pre_ln_layer(function: Callable) -> None:
     """``function(layer, x)`` should compute a pre-LN encoder layer with ``layer``'s modules."""
-    _check_layer("pre_ln_layer", function, norm_first=True,
-                 hint="pre-LN: x = x + self_attn(norm1(x))[0], then x = x + ff(norm2(x)); "
-                      "the residual path itself is never normalised")
+    _check_layer("pre_ln_layer", function, norm_first=True)
 
 
 def check_bert_parameter_count(function: Callable) -> None:
@@ -59,8 +92,6 @@ def check_bert_parameter_count(function: Callable) -> None:
         heads = max(1, shape["d_model"] // 64)
         with torch.device("meta"):
             model = create_model("bert-base", num_heads=heads, **shape)
-        cases.append(Case(tuple(shape.values()), count_parameters(model), hint=(
-            "embeddings (word, position, segment tables and their LayerNorm), then per layer: "
-            "Q, K, V and output projections (weights and biases), two LayerNorms (weight and "
-            "bias each), the two feed-forward linears; then the pooler (a d x d linear)")))
+        cases.append(Case(tuple(shape.values()), count_parameters(model),
+                          hint=HINTS["bert_parameter_count"]))
     run_checks("bert_parameter_count", function, cases)
