@@ -142,6 +142,18 @@ class BertSizes:
 
 
 @dataclass(frozen=True)
+class BertAnalysisSizes:
+    """Notebook 04's analyses of the pretrained model (none enters the checkpoint key)."""
+
+    demo_pairs: int = 2_000  # sentence pairs for the masking rates, the exercise checks, packing
+    nsp_pairs: int = 2_000  # NSP pairs to fit the shallow rules on, and to test them and the model
+    held_out_words: int = 20_000  # words of the held-out text the NSP test pairs come from
+    frequent_words: int = 50  # most frequent ids that do not count as shared content words
+    her_occurrences: int = 400  # sentences with one "her", for the contextual-vector test
+    her_heatmap: int = 24  # occurrences in the cosine heat map
+
+
+@dataclass(frozen=True)
 class FinetuneSizes:
     """Notebook 05: fine-tuning the pretrained tiny BERT on the small world's tasks."""
 
@@ -167,6 +179,7 @@ class Scale:
     world: WorldSizes
     bert: BertSizes
     finetune: FinetuneSizes
+    bert_analysis: BertAnalysisSizes = BertAnalysisSizes()
 
 
 SCALES: dict[str, Scale] = {
@@ -197,6 +210,8 @@ SCALES: dict[str, Scale] = {
                        probe_learning_rate=1e-2, finetune_batch_size=32, seeds=3),
         finetune=FinetuneSizes(epochs=2, learning_rate=1e-3, probe_learning_rate=1e-2, batch_size=32,
                                max_length=64, seeds=2, label_counts=(50,)),
+        bert_analysis=BertAnalysisSizes(demo_pairs=500, nsp_pairs=500, held_out_words=5_000,
+                                        her_occurrences=200),
     ),
     "laptop": Scale(
         name="laptop",
@@ -211,13 +226,13 @@ SCALES: dict[str, Scale] = {
                                  d_model=256, num_heads=8, repeats=3, scaling_samples=2_000,
                                  head_task_vocab=10, head_task_length=12, head_task_width=64,
                                  head_task_batch=64, head_task_eval=512, head_task_seeds=3,
-                                 head_task_steps=350,
+                                 head_task_steps=200,
                                  position_train_length=12, position_test_length=36,
                                  position_steps=200, position_seeds=3, position_batch=32,
                                  position_eval=512, position_width=16,
                                  relative_max_distance=4),
         tiny=TinyModelSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_positions=128),
-        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=1_000,
+        reverse=ReverseTaskSizes(vocab_size=10, min_length=3, max_length=10, train_steps=800,
                                  batch_size=64, learning_rate=1e-3, count_train_steps=200,
                                  count_learning_rate=3e-3),
         norm_placement=NormPlacementSizes(num_layers=6, d_model=32, num_heads=4, seq_length=8,

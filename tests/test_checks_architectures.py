@@ -1,17 +1,21 @@
 """The checkers of notebooks 02 and 03 accept right answers and explain wrong ones."""
 
 import math
+import re
 
 import pytest
 import torch
 
 from course_utils.attention import causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from course_utils.checks import code_hint
 from course_utils.checks.attention import (
+    HINTS,
     check_attention,
     check_causal_mask,
     check_merge_heads,
     check_split_heads,
 )
+from course_utils.checks.core import NotYourOwnWork
 from course_utils.checks.transformer import (
     check_bert_parameter_count,
     check_post_ln_layer,
@@ -19,11 +23,30 @@ from course_utils.checks.transformer import (
 )
 
 
+def _own_attention(q, k, v, mask=None):
+    """A student's attention, written out (the checkers refuse the package's, even wrapped)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def _own_split(x, h):
+    return x.view(x.shape[0], x.shape[1], h, -1).transpose(1, 2)
+
+
+def _own_merge(x):
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)
+
+
 def test_reference_answers_pass(capsys):
-    check_attention(lambda q, k, v, mask=None: scaled_dot_product_attention(q, k, v, mask))
-    check_causal_mask(causal_mask)
-    check_split_heads(split_heads)
-    check_merge_heads(merge_heads)
+    # The attention checkers forbid the package's functions while the student's runs, so the
+    # right answers here are written out, as a student would write them.
+    check_attention(_own_attention)
+    check_causal_mask(lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    check_split_heads(_own_split)
+    check_merge_heads(_own_merge)
     check_post_ln_layer(lambda layer, x: layer.norm2(
         layer.norm1(x + layer.self_attn(x)[0]) + layer.ff(layer.norm1(x + layer.self_attn(x)[0]))))
     check_pre_ln_layer(lambda layer, x: (lambda h: h + layer.ff(layer.norm2(h)))(
@@ -40,12 +63,50 @@ def test_unscaled_attention_is_caught():
         check_attention(unscaled)
 
 
+def test_thin_wrappers_around_the_package_fail_the_visible_checks():
+    wrappers = [
+        (check_attention, lambda q, k, v, mask=None: scaled_dot_product_attention(q, k, v, mask)),
+        (check_causal_mask, lambda n: causal_mask(n)),
+        (check_split_heads, lambda x, h: split_heads(x, h)),
+        (check_merge_heads, lambda x: merge_heads(x)),
+    ]
+    for checker, wrapper in wrappers:
+        with pytest.raises(NotYourOwnWork, match="write it yourself"):
+            checker(wrapper)
+    # ... and the package's functions work again after each check.
+    assert torch.equal(causal_mask(2), torch.ones(2, 2, dtype=torch.bool).tril())
+    assert scaled_dot_product_attention(torch.ones(1, 2), torch.ones(1, 2), torch.ones(1, 2))[0].shape == (1, 2)
+
+
 def test_attention_ignoring_the_mask_is_caught():
     def no_mask(q, k, v, mask=None):
-        return scaled_dot_product_attention(q, k, v)
+        return _own_attention(q, k, v)
 
-    with pytest.raises(AssertionError, match="-inf"):
+    with pytest.raises(AssertionError, match="minus infinity before the softmax"):
         check_attention(no_mask)
+
+
+def test_attention_checkers_refuse_the_package_and_hint_in_words(capsys):
+    with pytest.raises(AssertionError, match="the package's own"):
+        check_causal_mask(causal_mask)
+    wrong = [
+        (check_attention, lambda q, k, v, mask=None: (v, q)),
+        (check_causal_mask, lambda n: torch.ones(n, n, dtype=torch.bool)),
+        (check_split_heads, lambda x, h: x.view(x.shape[0], x.shape[1], h, -1)),
+        (check_merge_heads, lambda x: x.reshape(x.shape[0], x.shape[2], -1)),
+    ]
+    code_like = r"[()\[\]=@]|torch|\.\w|masked_fill|tril|view|reshape|transpose"
+    assert not any(re.search(code_like, hint) for hint in HINTS.values())
+    for checker, answer in wrong:
+        with pytest.raises(AssertionError) as failure:
+            checker(answer)
+        message = str(failure.value)
+        hint = message.split("hint: ", 1)[1].split("\n", 1)[0]
+        assert not re.search(code_like, hint), hint
+        assert "code_hint(" in message  # the code is one call away, on request
+    for name in ("attention", "causal_mask", "split_heads", "merge_heads"):
+        code_hint(name)
+    assert "masked_fill" in capsys.readouterr().out
 
 
 def test_wrong_masks_and_heads_are_caught():
@@ -75,3 +136,56 @@ def test_parameter_count_without_biases_is_caught():
     with pytest.raises(AssertionError, match="hint"):
         check_bert_parameter_count(no_biases)
     assert math.isfinite(no_biases(1, 1, 1, 1, 1, 1))
+
+
+def test_transformer_hints_give_the_idea_and_code_only_on_request(capsys):
+    from course_utils.checks import code_hint
+    from course_utils.checks.transformer import HINTS
+
+    for name in ("post_ln_layer", "pre_ln_layer", "bert_parameter_count"):
+        assert not any(piece in HINTS[name] for piece in ("=", "layer.", "self_attn", "*", "return"))
+        code_hint(name)
+        assert "=" in capsys.readouterr().out  # the code hint is a line of code
+
+
+def test_failed_layer_and_count_checks_offer_a_code_hint():
+    def post_without_second_norm(layer, x):
+        x = layer.norm1(x + layer.self_attn(x)[0])
+        return x + layer.ff(x)
+
+    with pytest.raises(AssertionError, match=r"code_hint\('post_ln_layer'\)"):
+        check_post_ln_layer(post_without_second_norm)
+    with pytest.raises(AssertionError, match=r"code_hint\('bert_parameter_count'\)"):
+        check_bert_parameter_count(lambda *shape: 0)
+
+
+def test_a_count_that_builds_the_package_model_fails_inside_own_work():
+    from course_utils.checks import own_work
+    from course_utils.models import BertModel, build_model, count_parameters, create_model, get_config
+
+    def by_building(vocab, positions, types, d, layers, d_ff):
+        with torch.device("meta"):
+            model = create_model("bert-base", vocab_size=vocab, max_positions=positions,
+                                 type_vocab_size=types, d_model=d, num_layers=layers, d_ff=d_ff,
+                                 num_heads=1)
+        return count_parameters(model)
+
+    check_bert_parameter_count(by_building)  # the visible checks cannot tell...
+    with own_work(by_building, count_parameters, create_model, build_model, get_config, BertModel):
+        with pytest.raises(AssertionError, match="calls the package's"):
+            by_building(50, 10, 3, 4, 2, 12)  # ...the hidden tests can
+    assert by_building(50, 10, 3, 4, 2, 12) == 696  # and everything is restored afterwards
+
+
+def test_a_layer_that_calls_itself_passes_visible_checks_only():
+    from course_utils.transformer import EncoderLayer
+
+    def calls_the_layer(layer, x):
+        return layer(x)[0]
+
+    check_post_ln_layer(calls_the_layer)  # visible: layers built post-LN
+    layer = EncoderLayer(12, 3, 20, norm_first=True).eval()  # hidden: a layer built pre-LN
+    x = torch.randn(2, 7, 12)
+    with torch.no_grad():
+        h = layer.norm1(x + layer.self_attn(x)[0])
+        assert not torch.allclose(calls_the_layer(layer, x), layer.norm2(h + layer.ff(h)))

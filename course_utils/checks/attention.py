@@ -1,6 +1,8 @@
 """Checkers for the exercises of notebook 02 (attention, the causal mask, heads).
 
-Expected answers come from ``course_utils.attention``, the package's reference implementation.
+Expected answers come from ``course_utils.attention``, the package's reference implementation,
+computed before the student's function runs; while it runs, the reference functions it rebuilds
+refuse to work (``run_checks(..., forbid=...)``), so a thin wrapper around them fails here already.
 Hints say what to do in words; a line of code is there only on request, ``code_hint(name)``.
 """
 
@@ -10,7 +12,13 @@ from typing import Callable
 
 import torch
 
-from course_utils.attention import causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from course_utils.attention import (
+    causal_mask,
+    fused_attention,
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
 from course_utils.checks.core import Case, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 
@@ -43,14 +51,16 @@ HINTS = {
 }
 
 register_code_hints({
-    "attention": (
-        "scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])\n"
-        "if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))\n"
-        "weights = scores.softmax(dim=-1); return weights @ value, weights"
-    ),
+    "attention": "scores = scores.masked_fill(~mask, float('-inf'))  # before the softmax",
     "causal_mask": "torch.ones(length, length, dtype=torch.bool).tril()",
-    "split_heads": "x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)",
-    "merge_heads": "x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)",
+    "split_heads": (
+        "batch, length, width = x.shape\n"
+        "x.view(batch, length, num_heads, width // num_heads)  # then swap dims 1 and 2"
+    ),
+    "merge_heads": (
+        "batch, num_heads, length, head_dim = x.shape\n"
+        "x.transpose(1, 2)  # (batch, length, num_heads, head_dim); then lay the heads side by side"
+    ),
 })
 
 
@@ -72,13 +82,15 @@ def check_attention(function: Callable) -> None:
         (query, key, value), scaled_dot_product_attention(query, key, value, mask), kwargs={"mask": mask},
         hint=HINTS["attention_mask"],
     ))
-    run_checks("attention", function, cases, same=tensors_match, explain=explain_tensors)
+    run_checks("attention", function, cases, same=tensors_match, explain=explain_tensors,
+               forbid=(scaled_dot_product_attention, fused_attention))
 
 
 def check_causal_mask(function: Callable[[int], torch.Tensor]) -> None:
     """``function(length)`` should return a bool (length, length) mask, True on and below the diagonal."""
     cases = [Case((n,), causal_mask(n), hint=HINTS["causal_mask"]) for n in (1, 2, 4, 7)]
-    run_checks("causal_mask", function, cases, same=tensors_match, explain=explain_tensors)
+    run_checks("causal_mask", function, cases, same=tensors_match, explain=explain_tensors,
+               forbid=(causal_mask,))
 
 
 def check_split_heads(function: Callable) -> None:
@@ -87,7 +99,8 @@ def check_split_heads(function: Callable) -> None:
     for seed, (shape, heads) in enumerate([((1, 3, 4), 2), ((2, 5, 12), 3), ((2, 5, 12), 1), ((3, 2, 8), 8)]):
         x = _random(*shape, seed=seed)
         cases.append(Case((x, heads), split_heads(x, heads), hint=HINTS["split_heads"]))
-    run_checks("split_heads", function, cases, same=tensors_match, explain=explain_tensors)
+    run_checks("split_heads", function, cases, same=tensors_match, explain=explain_tensors,
+               forbid=(split_heads, merge_heads))
 
 
 def check_merge_heads(function: Callable) -> None:
@@ -96,4 +109,5 @@ def check_merge_heads(function: Callable) -> None:
     for seed, shape in enumerate([(1, 2, 3, 2), (2, 3, 5, 4), (2, 1, 5, 12)]):
         x = _random(*shape, seed=seed)
         cases.append(Case((x,), merge_heads(x), hint=HINTS["merge_heads"]))
-    run_checks("merge_heads", function, cases, same=tensors_match, explain=explain_tensors)
+    run_checks("merge_heads", function, cases, same=tensors_match, explain=explain_tensors,
+               forbid=(split_heads, merge_heads))
