@@ -19,7 +19,10 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Sequence
 from typing import NamedTuple
+
+import pandas as pd
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +31,7 @@ from torch import Tensor
 from course_utils.checkpoints import cached_model, checkpoint_key
 from course_utils.config import BertSizes, Scale, get_device, get_scale
 from course_utils.data.world import generate_corpus
+from course_utils.data.world.grammar import Document
 from course_utils.data.world.vocabulary import SPECIAL_TOKENS, world_tokenizer
 from course_utils.models import BertForPreTraining, ModelConfig, get_config
 from course_utils.noising import (
@@ -44,7 +48,7 @@ from course_utils.training import train
 OBJECTIVES = ("mlm+nsp", "mlm")
 """BERT's two objectives together, or the masked LM alone (pairs are then always contiguous)."""
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 """Bump when the training recipe changes in a way the sizes do not show."""
 
 Documents = list[list[list[int]]]
@@ -52,12 +56,23 @@ Documents = list[list[list[int]]]
 
 
 # ---------------------------------------------------------------- documents
-def world_documents(num_words: int, tokenizer: WordPieceTokenizer, seed: int = 0) -> Documents:
+_DOCUMENTS: dict[tuple[int, int, tuple[str, ...]], Documents] = {}
+
+
+def world_documents(
+    num_words: int, tokenizer: WordPieceTokenizer, seed: int = 0, corpus: Sequence[Document] | None = None
+) -> Documents:
     """The small world's corpus (``num_words`` words, seeded) as token ids.
 
     The same as encoding each sentence's text, but each distinct word is encoded once
-    (a million words take seconds, not a minute).
+    (a million words take seconds, not a minute). Pass ``corpus`` (what
+    ``generate_corpus(num_words, seed=seed)`` returned) to skip generating it again. The
+    result is kept for the process's lifetime (a notebook asks for it more than once):
+    read it, do not change it.
     """
+    key = (num_words, seed, tuple(tokenizer.vocab))
+    if key in _DOCUMENTS:
+        return _DOCUMENTS[key]
     ids_of: dict[str, list[int]] = {}
 
     def encode(words: tuple[str, ...]) -> list[int]:
@@ -68,10 +83,11 @@ def world_documents(num_words: int, tokenizer: WordPieceTokenizer, seed: int = 0
             ids += ids_of[word]
         return ids
 
-    return [
-        [encode(sentence.words) for sentence in document.sentences]
-        for document in generate_corpus(num_words=num_words, seed=seed)
-    ]
+    if corpus is None:
+        corpus = generate_corpus(num_words=num_words, seed=seed)
+    documents = [[encode(sentence.words) for sentence in document.sentences] for document in corpus]
+    _DOCUMENTS[key] = documents
+    return documents
 
 
 def documents_from_text(text: str, tokenizer: WordPieceTokenizer) -> Documents:
@@ -122,6 +138,7 @@ class PretrainingData:
         mode: str = "bernoulli",
         seed: int = 0,
         packed: bool = True,
+        mask_rate: float = 0.15,
     ) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -130,6 +147,7 @@ class PretrainingData:
         self.max_length = max_length
         self.mode = mode
         self.packed = packed
+        self.mask_rate = mask_rate
         ids = tokenizer.token_to_id
         self.pad_id, self.cls_id, self.sep_id, self.mask_id = (
             ids["[PAD]"], ids["[CLS]"], ids["[SEP]"], ids["[MASK]"]
@@ -151,7 +169,7 @@ class PretrainingData:
         token_type_ids, _ = pad_batch([p.token_type_ids for p in pairs], 0)
         noised, labels = mask_tokens(
             ids, mask_id=self.mask_id, vocab_size=self.vocab_size, special_ids=self.special_ids,
-            mode=self.mode, generator=self.generator,
+            rate=self.mask_rate, mode=self.mode, generator=self.generator,
         )  # fmt: skip
         nsp_labels = torch.tensor([p.label for p in pairs])
         return PretrainingBatch(noised, token_type_ids, attention_mask, labels, nsp_labels)
@@ -192,7 +210,8 @@ def pretrain(
     start = time.perf_counter()
     train(
         model, lambda: data.batch(sizes.batch_size), loss_fn, sizes.pretrain_steps,
-        learning_rate=sizes.learning_rate, warmup_steps=sizes.warmup_steps, desc=desc,
+        learning_rate=sizes.learning_rate, warmup_steps=sizes.warmup_steps, decay=sizes.lr_decay,
+        fused=True, desc=desc,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     return {**history, "objective": data.objective, "seconds": round(seconds, 2)}
@@ -244,7 +263,8 @@ def pretrained_bert(
     def train_model(model: BertForPreTraining) -> dict[str, object]:
         documents = world_documents(scale.world.corpus_words, tokenizer, seed=seed)
         data = PretrainingData(
-            documents, tokenizer, scale.bert.max_length, objective=objective, seed=seed
+            documents, tokenizer, scale.bert.max_length, objective=objective, seed=seed,
+            mask_rate=scale.bert.mask_rate,
         )
         model.to(get_device(device))
         history = pretrain(model, data, scale.bert, desc=f"pretraining ({objective})")
@@ -253,3 +273,175 @@ def pretrained_bert(
 
     return cached_model(key, build, train_model, retrain=retrain)
 
+
+
+# ---------------------------------------------------------------- what NSP can be solved by
+def segment_lengths(batch: PretrainingBatch) -> dict[str, Tensor]:
+    """Taught in notebook 04, section 8. Tokens of segment A, of segment B and of the whole
+    pair, per pair ``(B,)`` (with the special tokens: ``[CLS] A [SEP]`` counts for A, ``B [SEP]`` for B)."""
+    real = batch.attention_mask.bool()
+    length_b = (real & (batch.token_type_ids == 1)).sum(1)
+    length = real.sum(1)
+    return {"pair": length, "segment A": length - length_b, "segment B": length_b}
+
+
+def nsp_length_baseline(fit: PretrainingBatch, test: PretrainingBatch) -> pd.DataFrame:
+    """Taught in notebook 04, section 8: the simplest heuristic for next-sentence prediction,
+    one length threshold.
+
+    For each length (the pair's, segment A's, segment B's)
+    pick the rule "``NOT_NEXT`` if length <= t" or "... >= t" that is most accurate on the
+    ``fit`` pairs, then score it on the ``test`` pairs. A length cue this simple is what a
+    model can learn instead of how sentences follow each other.
+    """
+    rows = []
+    fit_lengths, test_lengths = segment_lengths(fit), segment_lengths(test)
+    for name in fit_lengths:
+        x, y = fit_lengths[name], fit.nsp_labels
+        best = (-1.0, 0, "<=")
+        for t in torch.unique(x).tolist():
+            for rule, predicted in (("<=", x <= t), (">=", x >= t)):
+                accuracy = (predicted.long() == y).float().mean().item()  # NOT_NEXT is 1
+                best = max(best, (accuracy, t, rule))
+        accuracy, t, rule = best
+        x_test = test_lengths[name]
+        predicted = x_test <= t if rule == "<=" else x_test >= t
+        rows.append({
+            "length of": name, "rule": f"NOT_NEXT if length {rule} {t}",
+            "fit accuracy": round(accuracy, 3),
+            "test accuracy": round((predicted.long() == test.nsp_labels).float().mean().item(), 3),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _clean_ids(batch: PretrainingBatch) -> Tensor:
+    """The pairs' token ids before the MLM noise ``(B, L)``: targets get their label back."""
+    return torch.where(batch.labels != -100, batch.labels, batch.input_ids)
+
+
+def nsp_overlap_features(batch: PretrainingBatch, frequent: set[int]) -> Tensor:
+    """Taught in notebook 04, section 8. Shallow features of each pair ``(B, 5)``: content words
+    shared by A and B (distinct ids outside ``frequent`` and the special ids), that count over
+    B's content words, and the lengths of A, B and the pair (see :func:`segment_lengths`)."""
+    ids = _clean_ids(batch)
+    real = batch.attention_mask.bool()
+    rows = []
+    for row in range(ids.shape[0]):
+        words = ids[row][real[row]].tolist()
+        types = batch.token_type_ids[row][real[row]].tolist()
+        content = [(w, t) for w, t in zip(words, types) if w >= len(SPECIAL_TOKENS) and w not in frequent]
+        a = {w for w, t in content if t == 0}
+        b = {w for w, t in content if t == 1}
+        shared = len(a & b)
+        rows.append([shared, shared / max(1, len(b))])
+    lengths = segment_lengths(batch)
+    extra = torch.stack([lengths["segment A"], lengths["segment B"], lengths["pair"]], 1).float()
+    return torch.cat([torch.tensor(rows, dtype=torch.float), extra], 1)
+
+
+def nsp_overlap_baseline(
+    fit: PretrainingBatch, test: PretrainingBatch, frequent_words: int = 50, steps: int = 200
+) -> dict[str, float]:
+    """Taught in notebook 04, section 8: a logistic regression on shallow features
+    (:func:`nsp_overlap_features`: shared content words of A and B, lengths), fitted on the
+    ``fit`` pairs and scored on the ``test`` pairs. ``frequent_words``: how many of the fit
+    pairs' most frequent token ids do not count as content words. Deterministic (full-batch
+    L-BFGS from zero weights). Returns the fit and test accuracies."""
+    if frequent_words < 0:
+        raise ValueError(f"frequent_words must be >= 0, got {frequent_words}")
+    counts = torch.bincount(_clean_ids(fit)[fit.attention_mask.bool()])
+    frequent = set(counts.argsort(descending=True)[:frequent_words].tolist())
+    x_fit, x_test = nsp_overlap_features(fit, frequent), nsp_overlap_features(test, frequent)
+    mean, std = x_fit.mean(0), x_fit.std(0).clamp_min(1e-6)
+    x_fit, x_test = (x_fit - mean) / std, (x_test - mean) / std  # standardised with the fit pairs
+    y = fit.nsp_labels.float()
+    weights = torch.zeros(x_fit.shape[1] + 1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        logits = x_fit @ weights[:-1] + weights[-1]
+        loss = F.binary_cross_entropy_with_logits(logits, y) + 1e-3 * weights[:-1].pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        def accuracy(x: Tensor, labels: Tensor) -> float:
+            return ((x @ weights[:-1] + weights[-1] > 0).long() == labels).float().mean().item()
+
+        return {"fit accuracy": round(accuracy(x_fit, fit.nsp_labels), 3),
+                "test accuracy": round(accuracy(x_test, test.nsp_labels), 3)}
+
+
+@torch.no_grad()
+def nsp_accuracy(model: BertForPreTraining, batch: PretrainingBatch) -> float:
+    """Taught in notebook 04, section 8. The share of ``batch``'s pairs whose NSP label the
+    model predicts (the model is put in eval mode)."""
+    model.eval()
+    out = model(batch.input_ids, batch.token_type_ids, batch.attention_mask)
+    return (out.nsp_logits.argmax(-1) == batch.nsp_labels).float().mean().item()
+
+
+# ---------------------------------------------------------------- does NSP help downstream?
+def nsp_ablation(
+    tasks: Sequence[str] = ("sentiment", "nli"),
+    scale: Scale | str | None = None,
+    pretrain_seeds: Sequence[int] = (0, 1),
+    finetune_seeds: Sequence[int] | None = None,
+    method: str = "full",
+) -> pd.DataFrame:
+    """Taught in notebook 05. RoBERTa's question at the course's scale: pretrain with
+    MLM + NSP and with MLM alone, each with every seed of ``pretrain_seeds``, fine-tune each
+    model on each task with every seed of ``finetune_seeds`` (default
+    ``range(scale.finetune.seeds)``), and test.
+
+    The models come from the checkpoint cache (:func:`pretrained_bert`), so seed 0 of
+    MLM + NSP is the course's shared model. Both sources of randomness that differ
+    between the arms (pretraining seed, fine-tuning seed) vary, so the spread of
+    :func:`summarize_ablation` covers them. One row per objective, pretraining seed, task and
+    fine-tuning seed, with the test accuracies on ``seen``, ``unseen`` and ``all`` items.
+    """
+    from tqdm.auto import tqdm
+
+    from course_utils.data.world import load_task
+    from course_utils.finetuning import run_finetuning
+
+    scale = get_scale(scale) if not isinstance(scale, Scale) else scale
+    if len(pretrain_seeds) < 2:
+        raise ValueError("need at least two pretraining seeds per arm, for a spread that covers them")
+    seeds = list(range(scale.finetune.seeds)) if finetune_seeds is None else list(finetune_seeds)
+    tokenizer = world_tokenizer()
+    frames = {task: load_task(task, scale.name) for task in tasks}
+    rows = []
+    for objective in ("mlm+nsp", "mlm"):
+        for pretrain_seed in pretrain_seeds:
+            model, _ = pretrained_bert(objective, scale, seed=pretrain_seed)
+            runs = [(task, seed) for task in tasks for seed in seeds]
+            for task, seed in tqdm(runs, desc=f"fine-tuning ({objective}, pretraining seed {pretrain_seed})"):
+                scores = run_finetuning(task, frames[task], tokenizer, model.bert, scale.finetune,
+                                        "pretrained", method, seed, show_progress=False)
+                rows.append({"objective": objective, "pretrain_seed": pretrain_seed, "task": task,
+                             "seed": seed, **scores})
+    return pd.DataFrame(rows)
+
+
+def summarize_ablation(results: pd.DataFrame, column: str = "unseen") -> pd.DataFrame:
+    """Taught in notebook 05. Per task: mean ± standard deviation of ``column`` for each
+    objective (over every pretraining and fine-tuning seed), the difference MLM + NSP minus MLM alone, and whether
+    that difference exceeds the larger spread (``evidence``; a smaller one is no evidence)."""
+    rows = []
+    for task, part in results.groupby("task", sort=False):
+        stats = part.groupby("objective")[column].agg(["mean", "std", "size"])
+        if set(stats.index) != {"mlm+nsp", "mlm"}:
+            raise ValueError(f"task {task!r} needs rows of both objectives; got {sorted(stats.index)}")
+        difference = stats.loc["mlm+nsp", "mean"] - stats.loc["mlm", "mean"]
+        spread = max(stats.loc["mlm+nsp", "std"], stats.loc["mlm", "std"])
+        rows.append({
+            "task": task,
+            "MLM + NSP": f"{stats.loc['mlm+nsp', 'mean']:.3f} ± {stats.loc['mlm+nsp', 'std']:.3f}",
+            "MLM only": f"{stats.loc['mlm', 'mean']:.3f} ± {stats.loc['mlm', 'std']:.3f}",
+            "runs per arm": int(stats["size"].min()), "difference": round(difference, 3),
+            "evidence": bool(abs(difference) > spread),
+        })  # fmt: skip
+    return pd.DataFrame(rows).set_index("task")

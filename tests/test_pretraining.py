@@ -160,3 +160,105 @@ def test_pretrained_bert_rejects_unknown_objective():
     with pytest.raises(ValueError, match="unknown objective"):
         pretrained_bert("clm")
 
+
+
+def test_world_documents_are_kept_and_can_reuse_a_corpus(tok):
+    from course_utils.data.world import generate_corpus
+
+    first = world_documents(3_000, tok, seed=7)
+    assert world_documents(3_000, tok, seed=7) is first  # generated once per process
+    corpus = generate_corpus(num_words=3_000, seed=8)
+    from_corpus = world_documents(3_000, tok, seed=8, corpus=corpus)
+    assert from_corpus[0][0] == tok.encode(corpus[0].sentences[0].text)
+
+
+def test_learning_rate_decays_linearly_to_zero(monkeypatch):
+    from course_utils import training
+
+    captured = {}
+    real = torch.optim.lr_scheduler.LambdaLR
+
+    def spy(optimizer, lr_lambda):
+        captured["rate"] = lr_lambda
+        return real(optimizer, lr_lambda)
+
+    monkeypatch.setattr(training.torch.optim.lr_scheduler, "LambdaLR", spy)
+    model = torch.nn.Linear(2, 1)
+    training.train(model, lambda: torch.zeros(1, 2), lambda m, b: m(b).sum(), steps=10,
+                   learning_rate=1.0, warmup_steps=2, decay=True, fused=True)
+    # the factor at step s (from 0): (s + 1) / 2 while warming up, then (10 - s) / 8
+    assert [captured["rate"](s) for s in range(10)] == pytest.approx(
+        [0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
+
+
+def test_segment_lengths_and_length_baseline():
+    from course_utils.pretraining import PretrainingBatch, nsp_length_baseline, segment_lengths
+
+    # pair 0: [CLS] a a [SEP] b [SEP] (next); pair 1: [CLS] a [SEP] b b b [SEP] (not next)
+    ids = torch.tensor([[2, 5, 5, 3, 6, 3, 0], [2, 5, 3, 6, 6, 6, 3]])
+    types = torch.tensor([[0, 0, 0, 0, 1, 1, 0], [0, 0, 0, 1, 1, 1, 1]])
+    mask = (ids != 0).long()
+    batch = PretrainingBatch(ids, types, mask, torch.full_like(ids, -100), torch.tensor([IS_NEXT, NOT_NEXT]))
+    lengths = segment_lengths(batch)
+    assert lengths["pair"].tolist() == [6, 7]
+    assert lengths["segment A"].tolist() == [4, 3] and lengths["segment B"].tolist() == [2, 4]
+    table = nsp_length_baseline(batch, batch).set_index("length of")
+    assert (table["fit accuracy"] == 1.0).all() and (table["test accuracy"] == 1.0).all()
+    assert table.loc["segment B", "rule"] == "NOT_NEXT if length >= 4"
+
+
+def test_nsp_accuracy_of_a_model(tok, documents):
+    from course_utils.pretraining import nsp_accuracy
+
+    torch.manual_seed(0)
+    model = BertForPreTraining(tiny_bert_config(tok, get_scale("smoke")))
+    batch = PretrainingData(documents, tok, max_length=32, seed=0).batch(64)
+    assert 0.0 <= nsp_accuracy(model, batch) <= 1.0 and not model.training
+
+
+def test_summarize_ablation_reports_the_spread_and_the_evidence():
+    import pandas as pd
+
+    from course_utils.pretraining import nsp_ablation, summarize_ablation
+
+    rows = [{"objective": o, "pretrain_seed": p, "task": t, "seed": s, "unseen": value}
+            for o, base in (("mlm+nsp", 0.8), ("mlm", 0.6))
+            for p in (0, 1) for s in (0, 1)
+            for t, value in (("sentiment", base + 0.01 * (p + s)), ("nli", 0.5 + 0.2 * s))]
+    table = summarize_ablation(pd.DataFrame(rows))
+    assert table.loc["sentiment", "difference"] == pytest.approx(0.2)
+    assert table.loc["sentiment", "evidence"] and not table.loc["nli", "evidence"]
+    assert table.loc["sentiment", "runs per arm"] == 4
+    assert table.loc["nli", "MLM + NSP"].startswith("0.600 ± ")
+    with pytest.raises(ValueError, match="two pretraining seeds"):
+        nsp_ablation(scale="smoke", pretrain_seeds=(0,))
+
+
+def test_nsp_ablation_runs_both_arms_with_two_pretraining_seeds(tmp_path, monkeypatch):
+    from course_utils.pretraining import nsp_ablation, summarize_ablation
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    results = nsp_ablation(("sentiment",), scale="smoke", pretrain_seeds=(0, 1), finetune_seeds=(0,))
+    assert len(results) == 4
+    assert sorted(zip(results.objective, results.pretrain_seed)) == [
+        ("mlm", 0), ("mlm", 1), ("mlm+nsp", 0), ("mlm+nsp", 1)]
+    assert len(list(tmp_path.glob("checkpoints/*.pt"))) == 4  # every model lands in the cache
+    table = summarize_ablation(results)
+    assert list(table.index) == ["sentiment"] and table.loc["sentiment", "runs per arm"] == 2
+
+
+def test_overlap_baseline_uses_shared_words(tok, documents):
+    from course_utils.pretraining import nsp_overlap_baseline, nsp_overlap_features
+
+    fit = PretrainingData(documents, tok, 32, seed=1).batch(300)
+    test = PretrainingData(documents, tok, 32, seed=2).batch(300)
+    features = nsp_overlap_features(fit, frequent=set())
+    assert features.shape == (300, 5) and (features[:, 0] >= 0).all()
+    # pairs from one document share more content words than pairs from two
+    shared = features[:, 0]
+    assert shared[fit.nsp_labels == IS_NEXT].mean() > shared[fit.nsp_labels == NOT_NEXT].mean()
+    result = nsp_overlap_baseline(fit, test, frequent_words=20)
+    assert result == nsp_overlap_baseline(fit, test, frequent_words=20)  # deterministic
+    assert 0.55 < result["test accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="frequent_words"):
+        nsp_overlap_baseline(fit, test, frequent_words=-1)

@@ -1,18 +1,43 @@
 """Looking inside trained models: word guessing (cloze probes) and contextual vectors.
 
 - :mod:`.cloze`: fill in ``[MASK]``, score probes by phenomenon against a unigram baseline;
-- :mod:`.embeddings`: one vector per word occurrence, and its nearest neighbours.
+- :mod:`.embeddings`: one vector per word occurrence, its nearest neighbours, how often
+  they are used the same way;
+- :mod:`.overlap`: which test items the pretraining corpus already contains verbatim.
 """
 
-from course_utils.analysis.cloze import fill_mask, masked_log_probs, probe_table, score_probes, unigram_choices
-from course_utils.analysis.embeddings import nearest_occurrences, occurrence_vectors
+from course_utils.analysis.cloze import (
+    fill_mask,
+    masked_log_probs,
+    position_heuristics,
+    probe_table,
+    score_probes,
+    two_antecedent_probes,
+    unigram_choices,
+)
+from course_utils.analysis.embeddings import (
+    nearest_occurrences,
+    occurrence_vectors,
+    same_use_chance,
+    same_use_queries,
+    same_use_rate,
+)
+from course_utils.analysis.overlap import corpus_windows, filled_probes, verbatim_in_corpus
 
 __all__ = [
+    "corpus_windows",
+    "filled_probes",
     "fill_mask",
     "masked_log_probs",
     "nearest_occurrences",
     "occurrence_vectors",
+    "position_heuristics",
     "probe_table",
+    "same_use_chance",
+    "same_use_queries",
+    "same_use_rate",
     "score_probes",
+    "two_antecedent_probes",
     "unigram_choices",
+    "verbatim_in_corpus",
 ]

@@ -27,6 +27,8 @@ from course_utils.models import BertForPreTraining
 from course_utils.noising import pad_batch
 from course_utils.tokenization import WordPieceTokenizer
 
+MASK = "[MASK]"
+
 
 def encode_with_specials(tokenizer: WordPieceTokenizer, text: str) -> list[int]:
     """``[CLS] text [SEP]`` as ids."""
@@ -97,9 +99,17 @@ def unigram_choices(probes: pd.DataFrame, counts: Mapping[str, int]) -> pd.Serie
     return probes.apply(lambda row: max(_candidates(row), key=lambda c: counts.get(c, 0)), axis=1)
 
 
-def probe_table(scored: pd.DataFrame, counts: Mapping[str, int]) -> pd.DataFrame:
-    """Accuracy per phenomenon (rows) and item kind: the model's choice among the candidates,
-    its top-1 guess over the vocabulary, the unigram-frequency baseline and chance."""
+def probe_table(
+    scored: pd.DataFrame, counts: Mapping[str, int], in_corpus: Sequence[bool] | None = None
+) -> pd.DataFrame:
+    """Accuracy per phenomenon (rows): the model's choice among the candidates, its top-1
+    guess over the vocabulary, the unigram-frequency baseline and chance.
+
+    With ``in_corpus`` (one bool per probe: does the filled-in item occur verbatim in the
+    pretraining corpus? see :func:`course_utils.analysis.verbatim_in_corpus`), two more
+    columns: the share of items found in the corpus, and the model's accuracy on the others
+    (``nan`` where every item is in the corpus).
+    """
     frame = scored.copy()
     frame["unigram_right"] = unigram_choices(frame, counts) == frame["answer"].str.lower()
     frame["chance"] = frame["distractors"].map(lambda d: 1 / (1 + len(d)))
@@ -110,6 +120,84 @@ def probe_table(scored: pd.DataFrame, counts: Mapping[str, int]) -> pd.DataFrame
         chance=("chance", "mean"),
         items=("text", "size"),
     )
-    unseen = frame[frame["unseen"]].groupby("phenomenon", sort=False)["chose_right"].mean()
-    table.insert(1, "model (unseen items)", unseen)
+    if in_corpus is not None:
+        if len(in_corpus) != len(frame):
+            raise ValueError(f"in_corpus needs one value per probe ({len(frame)}); got {len(in_corpus)}")
+        frame["in_corpus"] = list(in_corpus)
+        groups = frame.groupby("phenomenon", sort=False)
+        table.insert(1, "in corpus", groups["in_corpus"].mean())
+        fresh = frame[~frame["in_corpus"]].groupby("phenomenon", sort=False)["chose_right"].mean()
+        table.insert(2, "model (items not in corpus)", fresh.reindex(table.index))
     return table.round(3)
+
+
+def two_antecedent_probes(num_items: int, seed: int = 0) -> pd.DataFrame:
+    """Taught in notebook 04, section 6: coreference with two candidate antecedents of
+    different genders, in the world's own construction: "Ann is happy that John invited
+    [MASK] friends." -> "her" (the world always means the happy person's friends). The nearer
+    name points to the wrong pronoun, so a model must use the sentence's structure, not the
+    gender of the closest name.
+
+    Columns as :func:`course_utils.data.world.cloze_probes`
+    (``phenomenon`` is ``"coreference (two names)"``, ``unseen`` is False).
+    """
+    import random
+
+    from course_utils.data.world.knowledge import default_world
+
+    if not isinstance(num_items, int) or num_items < 1:
+        raise ValueError(f"num_items must be a positive int, got {num_items!r}")
+    people = [p for p in default_world().lexicon.people if not p.heldout]
+    rng = random.Random(seed)
+    rows, texts = [], set()
+    while len(rows) < num_items:
+        a, b = rng.sample(people, 2)
+        if a.gender == b.gender:
+            continue
+        answer, other = ("her", "his") if a.gender == "f" else ("his", "her")
+        text = f"{a.name} is happy that {b.name} invited {MASK} friends."
+        if text in texts and len(texts) < len(people) ** 2:
+            continue
+        texts.add(text)
+        tokens = (a.name, "is", "happy", "that", b.name, "invited", answer, "friends", ".")
+        rows.append({"text": text, "answer": answer, "distractors": (other,),
+                     "phenomenon": "coreference (two names)", "unseen": False,
+                     "tokens": tokens, "mask_index": 6})
+    return pd.DataFrame(rows)
+
+
+_PRONOUN_GENDER = {"he": "m", "his": "m", "him": "m", "she": "f", "her": "f"}
+
+
+def position_heuristics(probes: pd.DataFrame) -> pd.DataFrame:
+    """Taught in notebook 04, section 6: two rules that read no meaning, only word order.
+
+    For agreement probes (``syntax``): pick the verb form that agrees in number with the
+    *first* noun of the sentence, or with the *nearest* noun before ``[MASK]`` (the attractor).
+    For coreference probes: pick the pronoun of the first name, or of the nearest name before
+    ``[MASK]``. Returns one row per probe with bool columns ``first noun or name`` and
+    ``nearest noun or name`` (``None`` where a rule does not apply: other phenomena, or no
+    noun/name before the mask).
+    """
+    from course_utils.data.world.knowledge import default_world
+
+    lexicon = default_world().lexicon
+    gender = {p.name.lower(): p.gender for p in lexicon.people}
+    rows = []
+    for _, row in probes.iterrows():
+        candidates = _candidates(row)
+        before = [str(w).lower() for w in row["tokens"][: row["mask_index"]]]
+        if row["phenomenon"] == "syntax":
+            cues = [lexicon.noun_number(w) for w in before if lexicon.noun_number(w)]
+            feature = {c: lexicon.verb_number(c) for c in candidates}
+        elif str(row["phenomenon"]).startswith("coreference"):
+            cues = [gender[w] for w in before if w in gender]
+            feature = {c: _PRONOUN_GENDER.get(c, "") for c in candidates}
+        else:
+            cues, feature = [], {}
+        result = {}
+        for name, cue in (("first noun or name", cues[:1]), ("nearest noun or name", cues[-1:])):
+            picks = [c for c in candidates if cue and feature[c] == cue[0]]
+            result[name] = picks[0] == candidates[0] if len(picks) == 1 else None
+        rows.append(result)
+    return pd.DataFrame(rows, index=probes.index)

@@ -7,6 +7,7 @@ functions are checked by their statistics: rates within 4 standard errors of BER
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from typing import Callable
@@ -14,9 +15,14 @@ from typing import Callable
 import torch
 from torch import nn
 
-from course_utils.checks.core import Case, run_checks
+from course_utils.checks.core import Case, _refuse_package_function, own_work, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
+from course_utils import noising
 from course_utils.noising import IGNORE_INDEX, IS_NEXT, NOT_NEXT, masked_lm_loss, truncate_pair
+
+# The package's reference functions each exercise rebuilds: disabled while the student's runs.
+_MASK_TOKENS_PARTS = (noising.mask_tokens, noising.apply_noise, noising.bernoulli_selection)
+_NSP_PAIR_PARTS = (noising.make_nsp_pair, noising.truncate_pair, noising.random_other_sentence)
 
 # A toy vocabulary for the checks: ids 0-4 are special, 5-49 ordinary words.
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -24,8 +30,51 @@ SPECIAL_IDS = (PAD, UNK, CLS, SEP, MASK)
 VOCAB_SIZE = 50
 
 
+register_code_hints({
+    "mask_tokens": (
+        "special = torch.isin(ids, torch.tensor(list(special_ids)))\n"
+        "selected = (torch.rand(ids.shape, generator=generator) < 0.15) & ~special\n"
+        "labels = torch.where(selected, ids, torch.full_like(ids, -100))\n"
+        "draw = torch.rand(ids.shape, generator=generator)  # < 0.8: [MASK]; 0.8-0.9: random word"
+    ),
+    "nsp_pair": (
+        "if rng.random() < 0.5: b, label = documents[doc_index][sentence_index + 1], IS_NEXT\n"
+        "while len(a) + len(b) + 3 > max_length: (a if len(a) > len(b) else b).pop()"
+    ),
+    "masked_lm_loss": (
+        "keep = labels.reshape(-1) != -100\n"
+        "F.cross_entropy(logits.reshape(-1, logits.shape[-1])[keep], labels.reshape(-1)[keep])"
+    ),
+    "ClassificationHead": "self.linear = nn.Linear(d_model, num_labels)  # forward: self.linear(hidden[:, 0])",
+    "accuracy": (
+        "model.eval()\n"
+        "with torch.no_grad(): logits = model(data.input_ids, data.token_type_ids, data.attention_mask)\n"
+        "(logits.argmax(-1) == data.labels).float().mean().item()"
+    ),
+})
+
+
 def _fail(message: str, hint: str = "") -> None:
     raise AssertionError(message + (f"\n  hint: {hint}" if hint else ""))
+
+
+def _checker(name: str) -> Callable[[Callable], Callable]:
+    """Wrap a checker: refuse the package's own function, and point a failure at code_hint."""
+
+    def wrap(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def checked(function: Callable) -> None:
+            _refuse_package_function(name, function)
+            try:
+                check(function)
+            except AssertionError as error:
+                if "not written yet" in str(error):
+                    raise
+                raise AssertionError(f"{error}\n  still stuck? code_hint({name!r}) shows a line "
+                                     f"of code") from None
+        return checked
+
+    return wrap
 
 
 def _within(name: str, rate: float, target: float, n: int, hint: str) -> None:
@@ -47,6 +96,7 @@ def _toy_batch(rows: int, length: int, seed: int) -> torch.Tensor:
     return ids
 
 
+@_checker("mask_tokens")
 def check_mask_tokens(function: Callable) -> None:
     """``function(ids, mask_id, vocab_size, special_ids, generator)`` -> ``(inputs, labels)``
     should apply BERT's masking: 15 % of non-special tokens become targets; of those 80 %
@@ -55,14 +105,16 @@ def check_mask_tokens(function: Callable) -> None:
     original = ids.clone()
     generator = torch.Generator().manual_seed(0)
     try:
-        got = function(ids, MASK, VOCAB_SIZE, SPECIAL_IDS, generator)
+        with own_work(function, *_MASK_TOKENS_PARTS):
+            got = function(ids, MASK, VOCAB_SIZE, SPECIAL_IDS, generator)
     except NotImplementedError:
         _fail("mask_tokens is not written yet: replace `raise NotImplementedError()` with your code.")
     if not (isinstance(got, tuple) and len(got) == 2):
         _fail(f"mask_tokens should return a pair (inputs, labels); got {type(got).__name__}")
     inputs, labels = got
     if not torch.equal(ids, original):
-        _fail("mask_tokens changed its input in place", "work on a copy: inputs = ids.clone()")
+        _fail("mask_tokens changed its input in place",
+              "write the noise into a copy of ids, so the caller's tensor stays as it was")
     for name, t in (("inputs", inputs), ("labels", labels)):
         if not isinstance(t, torch.Tensor) or t.shape != ids.shape:
             _fail(f"{name} should be a tensor shaped like ids {tuple(ids.shape)}")
@@ -73,7 +125,7 @@ def check_mask_tokens(function: Callable) -> None:
               "only ordinary tokens are candidates: skip ids in special_ids")
     if not torch.equal(labels[selected], ids[selected]):
         _fail("labels should hold the original token where a position is selected",
-              "labels = where(selected, ids, -100)")
+              "a selected position keeps its original id as label; every other position gets -100")
     if not torch.equal(inputs[~selected], ids[~selected]):
         _fail("a position that was not selected was changed", "only selected positions get noise")
     candidates = int((~special).sum())
@@ -104,20 +156,27 @@ def _id_documents() -> list[list[list[int]]]:
     ]
 
 
+@_checker("nsp_pair")
 def check_nsp_pair(function: Callable) -> None:
     """``function(documents, doc_index, sentence_index, rng, max_length)`` ->
     ``(input_ids, token_type_ids, label)`` should build BERT's sentence pairs."""
     documents = _id_documents()
     rng = random.Random(0)
+    calls = []
+    try:
+        with own_work(function, *_NSP_PAIR_PARTS):  # first every call, then (outside) every check
+            for trial in range(2_000):
+                d = trial % len(documents)
+                s = rng.randrange(len(documents[d]) - 1)
+                max_length = rng.choice((8, 12, 64))
+                calls.append((d, s, max_length, function(documents, d, s, rng, max_length)))
+    except NotImplementedError:
+        _fail("nsp_pair is not written yet: replace `raise NotImplementedError()` with your code.")
+    if documents != _id_documents():
+        _fail("nsp_pair changed the documents it was given",
+              "copy a sentence before shortening it, so the caller's documents stay as they were")
     labels = []
-    for trial in range(2_000):
-        d = trial % len(documents)
-        s = rng.randrange(len(documents[d]) - 1)
-        max_length = rng.choice((8, 12, 64))
-        try:
-            got = function(documents, d, s, rng, max_length)
-        except NotImplementedError:
-            _fail("nsp_pair is not written yet: replace `raise NotImplementedError()` with your code.")
+    for d, s, max_length, got in calls:
         call = f"nsp_pair(documents, {d}, {s}, rng, max_length={max_length})"
         if not (isinstance(got, tuple) and len(got) == 3):
             _fail(f"{call} should return (input_ids, token_type_ids, label); got {got!r}")
@@ -163,14 +222,22 @@ def check_masked_lm_loss(function: Callable) -> None:
         labels[0, 0] = 1  # at least one target
         expected = masked_lm_loss(logits.reshape(-1, v), labels.reshape(-1))
         cases.append(Case((logits, labels), expected,
-                          hint="flatten to (B*L, V) and (B*L,), keep the rows whose label is "
-                               "not -100, then F.cross_entropy (a mean over those rows only)"))
-    run_checks("masked_lm_loss", function, cases, same=tensors_match, explain=explain_tensors)
+                          hint="treat every position as one row of scores, keep only the rows "
+                               "whose label is not -100, and average the cross-entropy over "
+                               "those rows alone"))
+    run_checks("masked_lm_loss", function, cases, same=tensors_match, explain=explain_tensors,
+               forbid=(masked_lm_loss,))
 
 
+@_checker("ClassificationHead")
 def check_classification_head(head_class: type) -> None:
     """``head_class(d_model, num_labels)`` is an ``nn.Module`` whose ``forward(hidden)`` maps
     ``hidden (B, L, D)`` to logits ``(B, num_labels)`` with one linear layer on ``hidden[:, 0]``."""
+    borrowed = [c.__name__ for c in getattr(head_class, "__mro__", ())[1:]
+                if (c.__module__ or "").split(".")[0] == "course_utils"]
+    if borrowed:
+        _fail(f"ClassificationHead builds on the package's {borrowed[0]}, not on nn.Module",
+              "write the head yourself: a subclass of nn.Module holding one linear layer")
     for d_model, num_labels in ((8, 2), (16, 3)):
         torch.manual_seed(0)
         try:
@@ -180,7 +247,8 @@ def check_classification_head(head_class: type) -> None:
         linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
         if len(linears) != 1 or linears[0].weight.shape != (num_labels, d_model):
             _fail(f"ClassificationHead({d_model}, {num_labels}) should hold one "
-                  f"nn.Linear({d_model}, {num_labels}); found {linears}")
+                  f"nn.Linear({d_model}, {num_labels}); found {linears}",
+                  "one linear layer, from the width of a token vector to one score per label")
         hidden = torch.randn(4, 6, d_model)
         with torch.no_grad():
             logits = head.eval()(hidden)
@@ -189,18 +257,22 @@ def check_classification_head(head_class: type) -> None:
             other[:, 1:] = torch.randn(4, 5, d_model)
             changed = head(other)
         if not tensors_match(logits, expected):
-            _fail(f"head(hidden) should be linear(hidden[:, 0]); {explain_tensors(logits, expected)}",
-                  "read the [CLS] vector, which is position 0 of every sequence")
+            _fail(f"head(hidden) should be the linear layer applied to the [CLS] vector; "
+                  f"{explain_tensors(logits, expected)}",
+                  "read the [CLS] vector, the first position of every sequence")
         if not torch.allclose(changed, logits):
             _fail("the logits changed when tokens other than [CLS] changed",
-                  "use only hidden[:, 0]")
+                  "the head reads the first position only; the other tokens reach it "
+                  "through attention, inside the body")
     print("✅ ClassificationHead: one linear layer on the [CLS] vector.")
 
 
 def check_accuracy(function: Callable) -> None:
     """``function(model, data)`` -> the fraction of examples of ``data`` (a
-    :class:`course_utils.finetuning.TaskData`) whose argmax logit is the label."""
-    from course_utils.finetuning import TaskData, predict
+    :class:`course_utils.finetuning.TaskData`) whose argmax logit is the label, as a Python
+    float. The package's ``predict``, ``correct_per_example`` and ``evaluate`` are disabled
+    while it runs."""
+    from course_utils.finetuning import TaskData, correct_per_example, evaluate, predict
 
     class Toy(nn.Module):  # logits = a fixed table lookup of the first token, so answers are known
         def __init__(self) -> None:
@@ -222,7 +294,12 @@ def check_accuracy(function: Callable) -> None:
         expected = (predict(model, data) == data.labels).float().mean().item()
         model.train()
         cases.append(Case((model, data), expected,
-                          hint="model.eval() first (no dropout), torch.no_grad(), logits.argmax(-1) "
-                               "compared with data.labels, then the mean"))
+                          hint="switch the model to evaluation mode first (no dropout), keep "
+                               "gradients off, take the highest-scoring label of each example and "
+                               "return the share of examples where it is the true one, as a float"))
     run_checks("accuracy", function, cases,
-               same=lambda got, expected: abs(float(got) - expected) < 1e-6)
+               same=lambda got, expected: isinstance(got, float) and abs(got - expected) < 1e-6,
+               explain=lambda got, expected: (f"got a {type(got).__name__}; return a Python float "
+                                              f"(a tensor's .item() is one)" if not isinstance(got, float)
+                                              else f"got {got:.6f}, expected {expected:.6f}"),
+               forbid=(predict, correct_per_example, evaluate))
