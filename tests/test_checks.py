@@ -158,38 +158,9 @@ def test_own_work_restores_the_package_when_the_block_raises():
 
 
 def test_own_work_lets_a_students_own_helpers_through():
-    def my_count_pairs(vocab):  # the student's own, from the earlier exercise
-        pairs = {}
-        for symbols, count in vocab.items():
-            for pair in zip(symbols, symbols[1:]):
-                pairs[pair] = pairs.get(pair, 0) + count
-        return pairs
-
-    def loop_on_own_helpers(words, num_merges):
-        vocab = {split_word(word): count for word, count in words.items()}
-        merges = []
-        for _ in range(num_merges):
-            pairs = my_count_pairs(vocab)
-            if not pairs:
-                break
-            best = max(pairs, key=pairs.get)
-            vocab = {own_merge_pair(symbols, best): count for symbols, count in vocab.items()}
-            merges.append(best)
-        return merges
-
-    def own_merge_pair(symbols, pair):
-        merged, i = [], 0
-        while i < len(symbols):
-            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
-                merged.append(symbols[i] + symbols[i + 1])
-                i += 2
-            else:
-                merged.append(symbols[i])
-                i += 1
-        return tuple(merged)
-
-    with own_work(loop_on_own_helpers, train_bpe, count_pairs, merge_pair):
-        assert loop_on_own_helpers({"aaaa": 1}, 5) == [("a", "a"), ("aa", "aa"), ("aaaa", "</w>")]
+    # own_loop uses the student's own count_pairs and merge_pair, from the earlier exercises
+    with own_work(own_loop, train_bpe, count_pairs, merge_pair):
+        assert own_loop({"aaaa": 1}, 5) == [("a", "a"), ("aa", "aa"), ("aaaa", "</w>")]
 
 
 def test_own_work_refuses_the_package_function_itself():

@@ -159,9 +159,8 @@ def test_failed_layer_and_count_checks_offer_a_code_hint():
         check_bert_parameter_count(lambda *shape: 0)
 
 
-def test_a_count_that_builds_the_package_model_fails_inside_own_work():
-    from course_utils.checks import own_work
-    from course_utils.models import BertModel, build_model, count_parameters, create_model, get_config
+def test_a_count_that_builds_the_package_model_fails_the_visible_checks():
+    from course_utils.models import count_parameters, create_model
 
     def by_building(vocab, positions, types, d, layers, d_ff):
         with torch.device("meta"):
@@ -170,22 +169,64 @@ def test_a_count_that_builds_the_package_model_fails_inside_own_work():
                                  num_heads=1)
         return count_parameters(model)
 
-    check_bert_parameter_count(by_building)  # the visible checks cannot tell...
-    with own_work(by_building, count_parameters, create_model, build_model, get_config, BertModel):
-        with pytest.raises(AssertionError, match="calls the package's"):
-            by_building(50, 10, 3, 4, 2, 12)  # ...the hidden tests can
-    assert by_building(50, 10, 3, 4, 2, 12) == 696  # and everything is restored afterwards
+    with pytest.raises(NotYourOwnWork, match="write it yourself"):
+        check_bert_parameter_count(by_building)
+    with pytest.raises(NotYourOwnWork, match="write it yourself"):
+        check_bert_parameter_count(lambda *shape: by_building(*shape))
+    assert by_building(50, 10, 3, 4, 2, 12) == 696  # everything is restored afterwards
 
 
-def test_a_layer_that_calls_itself_passes_visible_checks_only():
-    from course_utils.transformer import EncoderLayer
+def test_reference_count_passes(capsys):
+    def by_hand(vocab, positions, types, d, layers, d_ff):
+        per_layer = 4 * (d * d + d) + (d * d_ff + d_ff) + (d_ff * d + d) + 4 * d
+        return (vocab + positions + types) * d + 2 * d + layers * per_layer + d * d + d
 
+    check_bert_parameter_count(by_hand)
+    assert "✅" in capsys.readouterr().out
+
+
+def test_a_layer_that_calls_itself_fails_the_visible_checks():
     def calls_the_layer(layer, x):
         return layer(x)[0]
 
-    check_post_ln_layer(calls_the_layer)  # visible: layers built post-LN
-    layer = EncoderLayer(12, 3, 20, norm_first=True).eval()  # hidden: a layer built pre-LN
-    x = torch.randn(2, 7, 12)
-    with torch.no_grad():
-        h = layer.norm1(x + layer.self_attn(x)[0])
-        assert not torch.allclose(calls_the_layer(layer, x), layer.norm2(h + layer.ff(h)))
+    for checker in (check_post_ln_layer, check_pre_ln_layer):
+        with pytest.raises(AssertionError):
+            checker(calls_the_layer)
+
+
+def test_a_layer_that_calls_itself_fails_even_without_add_residual_disabled():
+    # The layers are mostly built the other way, so layer(x) is simply the wrong answer.
+    from course_utils.checks import transformer
+
+    calls = []
+
+    def run_without_forbid(name, function, cases, same, explain, forbid=()):
+        calls.append([same(function(*case.args), case.expected) for case in cases])
+
+    original = transformer.run_checks
+    transformer.run_checks = run_without_forbid
+    try:
+        with torch.no_grad():
+            transformer.check_post_ln_layer(lambda layer, x: layer(x)[0])
+            transformer.check_pre_ln_layer(lambda layer, x: layer(x)[0])
+    finally:
+        transformer.run_checks = original
+    assert all(not all(results) for results in calls)
+
+
+def test_pre_ln_with_one_layer_norm_for_both_sublayers_is_caught():
+    def norm1_twice(layer, x):
+        x = x + layer.self_attn(layer.norm1(x))[0]
+        return x + layer.ff(layer.norm1(x))
+
+    with pytest.raises(AssertionError, match="pre-LN"):
+        check_pre_ln_layer(norm1_twice)
+
+
+def test_post_ln_with_swapped_layer_norms_is_caught():
+    def swapped(layer, x):
+        x = layer.norm2(x + layer.self_attn(x)[0])
+        return layer.norm1(x + layer.ff(x))
+
+    with pytest.raises(AssertionError, match="post-LN"):
+        check_post_ln_layer(swapped)

@@ -1,6 +1,7 @@
 """Checkers for the exercises of notebook 03 (residual blocks, counting parameters).
 
-Expected answers come from ``course_utils.transformer`` and ``course_utils.models``.
+Expected layer outputs are written out by hand from the layer's modules; expected counts come
+from building the model with ``course_utils.models`` before the student's function runs.
 """
 
 from __future__ import annotations
@@ -51,17 +52,39 @@ register_code_hints({
 })
 
 
+def _by_hand(layer: EncoderLayer, x: torch.Tensor, norm_first: bool) -> torch.Tensor:
+    """The layer's modules wired pre-LN (``norm_first``) or post-LN, written out."""
+    if norm_first:
+        h = x + layer.self_attn(layer.norm1(x))[0]
+        return h + layer.ff(layer.norm2(h))
+    h = layer.norm1(x + layer.self_attn(x)[0])
+    return layer.norm2(h + layer.ff(h))
+
+
 def _check_layer(name: str, function: Callable, norm_first: bool) -> None:
-    """Compare ``function(layer, x)`` with ``layer(x)`` on a few small encoder layers."""
+    """Compare ``function(layer, x)`` with the layer's modules wired by hand.
+
+    Most layers are built the *other* way (so returning ``layer(x)`` gives the wrong wiring),
+    and every LayerNorm gets its own random weight and bias (so using ``norm1`` where ``norm2``
+    belongs shows). ``add_residual`` is switched off while the student's function runs.
+    """
+    from course_utils.transformer import add_residual
+
     cases = []
-    for seed, (width, heads, length) in enumerate([(8, 2, 3), (16, 4, 5), (32, 4, 1)]):
+    shapes = [(8, 2, 3, not norm_first), (16, 4, 5, not norm_first), (32, 4, 1, norm_first)]
+    for seed, (width, heads, length, built_norm_first) in enumerate(shapes):
         torch.manual_seed(seed)
-        layer = EncoderLayer(width, heads, 2 * width, norm_first=norm_first).eval()
+        layer = EncoderLayer(width, heads, 2 * width, norm_first=built_norm_first).eval()
+        with torch.no_grad():
+            for norm in (layer.norm1, layer.norm2):
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.uniform_(-0.5, 0.5)
         x = torch.randn(2, length, width, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            cases.append(Case((layer, x), layer(x)[0], hint=HINTS[name]))
+            cases.append(Case((layer, x), _by_hand(layer, x, norm_first), hint=HINTS[name]))
     with torch.no_grad():
-        run_checks(name, function, cases, same=tensors_match, explain=explain_tensors)
+        run_checks(name, function, cases, same=tensors_match, explain=explain_tensors,
+                   forbid=(add_residual,))
 
 
 def check_post_ln_layer(function: Callable) -> None:
@@ -77,7 +100,8 @@ def check_pre_ln_layer(function: Callable) -> None:
 def check_bert_parameter_count(function: Callable) -> None:
     """``function(vocab_size, max_positions, type_vocab_size, d_model, num_layers, d_ff)``
     should count the parameters of a BERT encoder with its pooler."""
-    from course_utils.models import count_parameters, create_model
+    from course_utils.models import (BertModel, build_model, count_parameters, create_model,
+                                     get_config)
 
     shapes = [
         dict(vocab_size=100, max_positions=16, type_vocab_size=2, d_model=8, num_layers=1, d_ff=32),
@@ -94,4 +118,6 @@ def check_bert_parameter_count(function: Callable) -> None:
             model = create_model("bert-base", num_heads=heads, **shape)
         cases.append(Case(tuple(shape.values()), count_parameters(model),
                           hint=HINTS["bert_parameter_count"]))
-    run_checks("bert_parameter_count", function, cases)
+    # The expected counts are built above; building or counting a model is then switched off.
+    run_checks("bert_parameter_count", function, cases,
+               forbid=(count_parameters, create_model, build_model, get_config, BertModel))
