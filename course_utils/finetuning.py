@@ -1,9 +1,11 @@
 """Fine-tuning BERT on the small world's tasks: encode, train, evaluate, compare.
 
-The recipes of the lecture: a linear layer on [CLS] for a sentence (``sentiment``) or a
-sentence pair (``nli``), a linear layer on every token (``tagging``); a small learning rate,
-a few epochs, all parameters trained. Or, for comparison, a frozen encoder with only the
-linear layer trained (a *linear probe*).
+Taught in notebook 05. The recipes of the lecture: a linear layer on [CLS] for a sentence
+(``sentiment``) or a sentence pair (``nli``), a linear layer on every token (``tagging``); a
+few epochs at a learning rate below pretraining's, all parameters trained, the validation split choosing the
+epoch. Or, for comparison, a frozen encoder with only the linear layer trained (a *linear
+probe*), and bodies that start from the pretrained model, from its embedding tables only, or
+from nothing (:data:`INITS`).
 
 >>> from course_utils.data.world import load_task
 >>> from course_utils.data.world.vocabulary import world_tokenizer
@@ -20,12 +22,15 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from course_utils.config import BertSizes, get_device
+from course_utils.config import FinetuneSizes, get_device
 from course_utils.models import (
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -46,8 +51,17 @@ LABELS = {
 }
 """The label names of each task; a label's id is its position."""
 
-INITS = ("pretrained", "scratch")
+INITS = ("pretrained", "embeddings", "scratch")
+"""Where a classifier's body starts: the pretrained BERT; only its embedding tables (token,
+position and segment, with their layer norm) and every transformer layer drawn afresh; or
+all of it random."""
+
 METHODS = ("full", "probe")
+"""Train every parameter, or only the new linear layer on a frozen body (a linear probe)."""
+
+ARMS = (("pretrained", "full"), ("pretrained", "probe"), ("embeddings", "full"),
+        ("scratch", "full"), ("scratch", "probe"))
+"""The (init, method) settings that notebook 05 compares."""
 
 
 class TaskData(NamedTuple):
@@ -119,6 +133,28 @@ def encode_task(
 
 
 # ---------------------------------------------------------------- models
+def initial_body(init: str, pretrained: BertModel, seed: int = 0) -> BertModel:
+    """Taught in notebook 05, section 5. The body a classifier starts from (see :data:`INITS`);
+    random parts are drawn from ``seed``.
+
+    ``"pretrained"`` returns ``pretrained`` itself (:func:`classifier_for` copies it);
+    ``"scratch"`` a random body of the same shape; ``"embeddings"`` the same random body
+    with ``pretrained``'s embedding tables copied in: the static word vectors of
+    pretraining without anything it learned about context.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+    if not isinstance(pretrained, BertModel):
+        raise ValueError(f"pretrained should be a BertModel (model.bert); got {type(pretrained).__name__}")
+    if init == "pretrained":
+        return pretrained
+    torch.manual_seed(seed)
+    body = BertModel(pretrained.config)  # the same random layers for "scratch" and "embeddings"
+    if init == "embeddings":
+        body.embeddings.load_state_dict(pretrained.embeddings.state_dict())
+    return body
+
+
 def classifier_for(
     task: str, body: BertModel | ModelConfig, freeze: bool = False
 ) -> BertForSequenceClassification | BertForTokenClassification:
@@ -148,6 +184,15 @@ def classification_loss(model: nn.Module, batch: TaskData) -> Tensor:
     return F.cross_entropy(logits.flatten(0, -2), batch.labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
+class FinetuneRun(NamedTuple):
+    """What :func:`finetune` did: the loss of every step, the validation accuracy after each
+    epoch (empty without validation data) and the epoch whose weights the model kept."""
+
+    losses: list[float]
+    validation: list[float]
+    best_epoch: int
+
+
 def finetune(
     model: nn.Module,
     data: TaskData,
@@ -156,30 +201,58 @@ def finetune(
     batch_size: int = 32,
     seed: int = 0,
     desc: str = "fine-tuning",
-) -> list[float]:
-    """Train ``model`` on ``data`` for ``epochs`` passes in shuffled mini-batches; return the
-    loss of every step. Parameters with ``requires_grad=False`` (a frozen body) stay as they are.
+    validation: TaskData | None = None,
+    task: str | None = None,
+    epoch_size: int | None = None,
+    show_progress: bool = True,
+) -> FinetuneRun:
+    """Taught in notebook 05, section 4. Train ``model`` on ``data`` for ``epochs`` passes in
+    shuffled mini-batches.
+
+    With ``validation`` (and its ``task``), accuracy on it is measured after every epoch and
+    the model ends with the weights of the best epoch (the earliest, on a tie): the
+    validation split chooses how long to train; the test split is never looked at.
+    ``epoch_size`` (default ``len(data)``) is how many examples count as an epoch, so that
+    runs on fewer examples can get the same number of steps and checks. Parameters with
+    ``requires_grad=False`` (a frozen body) stay as they are.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1; got {epochs}, {batch_size}")
+    if validation is not None and task is None:
+        raise ValueError("validation needs task= (one of " + ", ".join(TASK_FORMATS) + ")")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(data) / batch_size)
+    steps_per_epoch = math.ceil((epoch_size or len(data)) / batch_size)
     order: list[Tensor] = []
 
     def next_batch() -> TaskData:
-        if not order:  # a new epoch: a new shuffle
+        if not order:  # a new pass over the data: a new shuffle
             order.extend(torch.randperm(len(data), generator=generator).split(batch_size))
         return data.subset(order.pop(0)).to(device)
 
+    scores: list[float] = []
+    best: dict[str, Tensor] = {}
+
+    def after_step(step: int, model: nn.Module) -> None:
+        if validation is None or step % steps_per_epoch:
+            return
+        correct = correct_per_example(task, predict(model, validation), validation.labels)
+        scores.append(correct.float().mean().item())
+        if scores[-1] > max(scores[:-1], default=-1.0):
+            best.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        model.train()
+
     # A frozen parameter never gets a gradient, and AdamW leaves such parameters alone.
-    return train(
+    losses = train(
         model, next_batch, classification_loss, steps=epochs * steps_per_epoch,
-        learning_rate=learning_rate, desc=desc,
+        learning_rate=learning_rate, desc=desc, callback=after_step, show_progress=show_progress,
     )  # fmt: skip
+    if best:
+        model.load_state_dict(best)
+    best_epoch = int(np.argmax(scores)) + 1 if scores else epochs
+    return FinetuneRun(losses, scores, best_epoch)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, data: TaskData, batch_size: int = 256) -> Tensor:
     """Predicted label ids: ``(N,)``, or ``(N, L)`` for tagging."""
     device = next(model.parameters()).device
@@ -187,7 +260,8 @@ def predict(model: nn.Module, data: TaskData, batch_size: int = 256) -> Tensor:
     predictions = []
     for start in range(0, len(data), batch_size):
         batch = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(device)
-        logits = model(batch.input_ids, batch.token_type_ids, batch.attention_mask)
+        with torch.no_grad():
+            logits = model(batch.input_ids, batch.token_type_ids, batch.attention_mask)
         predictions.append(logits.argmax(-1).cpu())
     return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
 
@@ -204,14 +278,113 @@ def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tenso
 
 def evaluate(task: str, model: nn.Module, data: TaskData, frame: pd.DataFrame) -> dict[str, float]:
     """Accuracy on the items whose deciding words the labelled data shows (``seen``), on the
-    items that use held-out words (``unseen``), and on all of them."""
-    correct = correct_per_example(task, predict(model, data), data.labels).numpy()
+    items that use held-out words (``unseen``), and on all of them. If ``frame`` has a bool
+    column ``in_corpus`` (the item occurs verbatim in the pretraining corpus), also on the
+    unseen items that do not (``unseen, not in corpus``); for sentence tasks, the number of
+    times each label was predicted."""
+    predictions = predict(model, data)
+    correct = correct_per_example(task, predictions, data.labels).numpy()
     unseen = frame["unseen"].to_numpy(dtype=bool)
-    return {
+    scores = {
         "seen": float(correct[~unseen].mean()) if (~unseen).any() else float("nan"),
         "unseen": float(correct[unseen].mean()) if unseen.any() else float("nan"),
         "all": float(correct.mean()),
     }
+    if "in_corpus" in frame:
+        fresh = unseen & ~frame["in_corpus"].to_numpy(dtype=bool)
+        scores["unseen, not in corpus"] = float(correct[fresh].mean()) if fresh.any() else float("nan")
+    if task != "tagging":  # how often each label was predicted: a constant answer shows here
+        counts = np.bincount(predictions.numpy(), minlength=len(LABELS[task]))
+        scores.update({f"predicted {name}": int(n) for name, n in zip(LABELS[task], counts)})
+    return scores
+
+
+# ---------------------------------------------------------------- linear probes, fast
+class _HeadOnFeatures(nn.Module):
+    """A classifier's head alone, fed the frozen body's vectors instead of token ids."""
+
+    def __init__(self, model: BertForSequenceClassification | BertForTokenClassification) -> None:
+        super().__init__()
+        self.dropout, self.classifier = model.dropout, model.classifier
+
+    def forward(self, features: Tensor, token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None) -> Tensor:
+        return self.classifier(self.dropout(features))  # (B, num_labels) or (B, L, num_labels)
+
+
+def frozen_features(task: str, body: BertModel, data: TaskData, batch_size: int = 256) -> TaskData:
+    """Taught in notebook 05, section 5. ``data`` with ``input_ids`` replaced by what a frozen
+    ``body`` gives the head: the
+    [CLS] vector ``(N, D)`` for sentence tasks, every token's vector ``(N, L, D)`` for tagging.
+
+    A probe's body never changes, so its vectors can be computed once instead of at every
+    step; with dropout 0 (the tiny model's) training the head on them is the same training.
+    """
+    _check_task(task)
+    device = next(body.parameters()).device
+    body.eval()
+    chunks = []
+    for start in range(0, len(data), batch_size):
+        batch = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(device)
+        with torch.no_grad():
+            hidden = body(batch.input_ids, batch.token_type_ids, batch.attention_mask).hidden  # (B, L, D)
+        chunks.append((hidden if task == "tagging" else hidden[:, 0]).cpu())
+    return TaskData(torch.cat(chunks), data.token_type_ids, data.attention_mask, data.labels)
+
+
+def standardize_features(train: TaskData, *others: TaskData) -> tuple[TaskData, ...]:
+    """Taught in notebook 05, section 5. Every feature dimension shifted and scaled to mean 0,
+    std 1, with the mean and std of the *training* split (real tokens only), applied to
+    ``train`` and to every split in ``others``.
+
+    A random body's vectors differ from sentence to sentence by a few percent of their
+    length; a linear layer trained for a few epochs on them barely moves off one answer.
+    Standardised, the same differences are of size 1 and the probe can use them.
+    """
+    x = train.input_ids
+    real = train.attention_mask.bool() if x.dim() == 3 else torch.ones(len(x), dtype=torch.bool)
+    rows = x[real]  # (examples or real tokens, D)
+    mean, std = rows.mean(0), rows.std(0).clamp_min(1e-6)  # (D,)
+    return tuple(TaskData((d.input_ids - mean) / std, *d[1:]) for d in (train, *others))
+
+
+# ---------------------------------------------------------------- comparing arms
+def evidence_threshold(stds: Sequence[float], means: Sequence[float], n: int) -> float:
+    """Taught in notebook 05, section 5. How large a difference (a sum of arm means with
+    signs +1/-1) must be before notebook 05 calls it evidence: the sum of the arms' standard
+    deviations over seeds, but at least twice the binomial standard error of that difference
+    on ``n`` test items (the items are a sample too, and three seeds at 100 % show no
+    spread), and never below two items' worth (``2 / n``). A heuristic, not a significance test.
+
+    >>> round(evidence_threshold([0.0, 0.004], [1.0, 0.996], 150), 4)  # two items of 150
+    0.0133
+    >>> round(evidence_threshold([0.0, 0.0], [0.9, 0.8], 150), 3)  # binomial standard error
+    0.082
+    """
+    if n < 1 or len(stds) != len(means):
+        raise ValueError(f"need n >= 1 and one std per mean; got n={n}, {len(stds)} stds, {len(means)} means")
+    spread = float(np.nansum(stds))
+    standard_error = math.sqrt(sum(min(max(p, 0.0), 1.0) * (1 - min(max(p, 0.0), 1.0)) / n for p in means))
+    return max(spread, 2 * max(standard_error, 1 / n))
+
+
+def compare_arms(results: pd.DataFrame, column: str, first: tuple[str, str], second: tuple[str, str],
+                 items: dict[str, int]) -> pd.DataFrame:
+    """Taught in notebook 05, section 5. Per task: mean difference of ``column`` between two
+    arms (init, method) of :func:`compare_initializations`, the threshold of
+    :func:`evidence_threshold` (``items[task]`` test items in ``column``) and the verdict."""
+    rows = {}
+    for task in results["task"].unique():
+        arm = lambda init, method: results[(results.task == task) & (results.init == init)  # noqa: E731
+                                           & (results.method == method)][column]
+        a, b = arm(*first), arm(*second)
+        if a.empty or b.empty:
+            raise KeyError(f"no runs of {first} or {second} for {task!r}")
+        difference = a.mean() - b.mean()
+        threshold = evidence_threshold([a.std(ddof=1), b.std(ddof=1)], [a.mean(), b.mean()], items[task])
+        rows[task] = {"difference": difference, "threshold": threshold,
+                      "verdict": "evidence" if abs(difference) > threshold else "no evidence"}
+    return pd.DataFrame(rows).T
 
 
 # ---------------------------------------------------------------- the experiment
@@ -219,53 +392,83 @@ def run_finetuning(
     task: str,
     frames: dict[str, pd.DataFrame],
     tokenizer: WordPieceTokenizer,
-    body: BertModel | ModelConfig,
-    sizes: BertSizes,
+    pretrained: BertModel,
+    sizes: FinetuneSizes,
+    init: str = "pretrained",
     method: str = "full",
     seed: int = 0,
-    max_length: int = 64,
+    train_size: int | None = None,
+    show_progress: bool = True,
+    standardize: bool = True,
 ) -> dict[str, float]:
-    """Fine-tune one classifier (``method`` "full" or "probe") and evaluate it on the test
-    split. A probe trains only its linear layer, with ``sizes.probe_learning_rate``.
-    The work runs on :func:`course_utils.config.get_device` (a GPU when there is one);
-    ``body`` itself is copied, never moved."""
+    """Taught in notebook 05, section 5. Fine-tune one classifier and evaluate it on the test split.
+
+    ``init`` (see :data:`INITS`) picks the starting body, ``method`` "full" or "probe" (only
+    the linear layer trains, with ``sizes.probe_learning_rate``). ``seed`` draws the head, the
+    random parts of the body, the order of the batches and, with ``train_size``, which
+    training examples are kept; every run gets the steps of ``sizes.epochs`` full epochs,
+    and the validation split picks the epoch that is kept (:func:`finetune`). The work runs on
+    :func:`course_utils.config.get_device`; ``pretrained`` itself is copied, never moved.
+    A probe reads the frozen vectors standardised (:func:`standardize_features`) unless
+    ``standardize=False``.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
     torch.manual_seed(seed)
+    body = initial_body(init, pretrained, seed)
     model = classifier_for(task, body, freeze=method == "probe").to(get_device())
-    train_data = encode_task(task, frames["train"], tokenizer, max_length)
-    test_data = encode_task(task, frames["test"], tokenizer, max_length)
+    train_frame = frames["train"]
+    if train_size is not None:
+        if not 1 <= train_size <= len(train_frame):
+            raise ValueError(f"train_size must be between 1 and {len(train_frame)}; got {train_size}")
+        train_frame = train_frame.sample(n=train_size, random_state=seed)
+    encode = lambda frame: encode_task(task, frame, tokenizer, sizes.max_length)  # noqa: E731
+    train_data, validation, test_data = encode(train_frame), encode(frames["validation"]), encode(frames["test"])
     start = time.perf_counter()
-    lr = sizes.probe_learning_rate if method == "probe" else sizes.finetune_learning_rate
-    finetune(
-        model, train_data, sizes.finetune_epochs, lr, sizes.finetune_batch_size, seed=seed,
-        desc=f"{task} {method} seed {seed}",
+    lr = sizes.probe_learning_rate if method == "probe" else sizes.learning_rate
+    trained = model
+    if method == "probe":  # the frozen body's vectors once, then only the head trains
+        if model.dropout.p > 0:
+            raise ValueError("a probe on cached vectors needs a body without dropout")
+        features = [frozen_features(task, model.bert, d) for d in (train_data, validation, test_data)]
+        train_data, validation, test_data = standardize_features(*features) if standardize else features
+        trained = _HeadOnFeatures(model)
+    run = finetune(
+        trained, train_data, sizes.epochs, lr, sizes.batch_size, seed=seed,
+        desc=f"{task} {init} {method} seed {seed}", validation=validation, task=task,
+        epoch_size=len(frames["train"]), show_progress=show_progress,
     )  # fmt: skip
-    return {**evaluate(task, model, test_data, frames["test"]), "seconds": time.perf_counter() - start}
+    return {**evaluate(task, trained, test_data, frames["test"]), "best epoch": run.best_epoch,
+            "validation": max(run.validation), "seconds": time.perf_counter() - start}
 
 
 def compare_initializations(
     tasks: Sequence[str],
     pretrained: BertModel,
-    scratch_config: ModelConfig,
     tokenizer: WordPieceTokenizer,
-    sizes: BertSizes,
+    sizes: FinetuneSizes,
     frames: dict[str, dict[str, pd.DataFrame]],
-    methods: Sequence[str] = METHODS,
-    max_length: int = 64,
+    arms: Sequence[tuple[str, str]] = ARMS,
+    train_sizes: Sequence[int | None] = (None,),
+    desc: str = "fine-tuning runs",
 ) -> pd.DataFrame:
-    """One row per task, initialization (pretrained body or random), method and seed:
-    test accuracy on seen and unseen items. Summarize it with :func:`summarize`."""
+    """Taught in notebook 05, sections 5 and 6. One row per task, training-set size, arm
+    (init, method) and seed (``sizes.seeds`` of
+    them): test accuracy on seen and unseen items. One progress bar counts the runs.
+    Summarize it with :func:`summarize`."""
+    for init, method in arms:
+        if init not in INITS or method not in METHODS:
+            raise ValueError(f"unknown arm {(init, method)!r}; inits: {', '.join(INITS)}; "
+                             f"methods: {', '.join(METHODS)}")
+    runs = [(task, n, init, method, seed) for task in tasks for n in train_sizes
+            for init, method in arms for seed in range(sizes.seeds)]
     rows = []
-    for task in tasks:
-        for init in INITS:
-            body = pretrained if init == "pretrained" else scratch_config
-            for method in methods:
-                for seed in range(sizes.seeds):
-                    result = run_finetuning(
-                        task, frames[task], tokenizer, body, sizes, method, seed, max_length
-                    )
-                    rows.append({"task": task, "init": init, "method": method, "seed": seed, **result})
+    for task, n, init, method, seed in tqdm(runs, desc=desc):
+        result = run_finetuning(task, frames[task], tokenizer, pretrained, sizes, init, method, seed,
+                                train_size=n, show_progress=False)
+        examples = len(frames[task]["train"]) if n is None else n
+        rows.append({"task": task, "examples": examples, "init": init, "method": method, "seed": seed,
+                     **result})
     return pd.DataFrame(rows)
 
 

@@ -11,11 +11,20 @@ from course_utils.data.world import load_task
 from course_utils.data.world.vocabulary import world_tokenizer
 from course_utils.finetuning import (
     LABELS,
+    TaskData,
     classifier_for,
+    compare_initializations,
     correct_per_example,
     encode_task,
     evaluate,
     finetune,
+    compare_arms,
+    evidence_threshold,
+    frozen_features,
+    standardize_features,
+    initial_body,
+    predict,
+    run_finetuning,
     summarize,
 )
 from course_utils.models import BertForSequenceClassification, BertForTokenClassification, BertModel
@@ -108,7 +117,7 @@ def test_full_finetuning_learns_seen_sentiment(tok, config, frames):
     model = classifier_for("sentiment", config)
     train = encode_task("sentiment", frames["sentiment"]["train"], tok, 32)
     test = encode_task("sentiment", frames["sentiment"]["test"], tok, 32)
-    losses = finetune(model, train, epochs=8, learning_rate=3e-3, batch_size=32)
+    losses = finetune(model, train, epochs=8, learning_rate=3e-3, batch_size=32).losses
     assert sum(losses[-5:]) < sum(losses[:5])
     scores = evaluate("sentiment", model, test, frames["sentiment"]["test"])
     assert scores["seen"] > 0.8, scores
@@ -128,3 +137,108 @@ def test_summarize_mean_and_std():
     })  # fmt: skip
     table = summarize(results)
     assert table.loc[("sentiment", "pretrained", "full"), "unseen"] == "0.900 ± 0.100"
+
+
+def test_validation_picks_the_epoch_that_is_kept(tok, config, frames):
+    torch.manual_seed(0)
+    model = classifier_for("sentiment", config)
+    train = encode_task("sentiment", frames["sentiment"]["train"], tok, 32)
+    validation = encode_task("sentiment", frames["sentiment"]["validation"], tok, 32)
+    run = finetune(model, train, epochs=4, learning_rate=3e-3, batch_size=32, validation=validation,
+                   task="sentiment", show_progress=False)
+    assert len(run.validation) == 4 and run.best_epoch == 1 + max(range(4), key=run.validation.__getitem__)
+    kept = correct_per_example("sentiment", predict(model, validation), validation.labels).float().mean().item()
+    assert kept == pytest.approx(max(run.validation))
+    with pytest.raises(ValueError, match="task="):
+        finetune(model, train, 1, 1e-3, validation=validation)
+
+
+def test_initial_bodies(config):
+    torch.manual_seed(5)
+    pretrained = BertModel(config)
+    assert initial_body("pretrained", pretrained) is pretrained
+    scratch, embeddings = initial_body("scratch", pretrained, seed=3), initial_body("embeddings", pretrained, seed=3)
+    for name, value in embeddings.state_dict().items():
+        source = pretrained if name.startswith("embeddings.") else scratch  # same random layers as scratch
+        assert torch.equal(value, source.state_dict()[name]), name
+    assert not torch.equal(scratch.embeddings.word_embeddings.weight, pretrained.embeddings.word_embeddings.weight)
+    with pytest.raises(ValueError, match="allowed: pretrained, embeddings, scratch"):
+        initial_body("frozen", pretrained)
+
+
+def test_a_probe_on_cached_vectors_trains_the_same_head(tok, config, frames):
+    for task in ("sentiment", "tagging"):
+        data = encode_task(task, frames[task]["train"], tok, 32)
+        torch.manual_seed(0)
+        body = BertModel(config)
+        torch.manual_seed(1)
+        slow = classifier_for(task, body, freeze=True)
+        torch.manual_seed(1)
+        fast = classifier_for(task, body, freeze=True)
+        finetune(slow, data, 1, 1e-2, 32, seed=2, show_progress=False)
+        from course_utils.finetuning import _HeadOnFeatures
+
+        finetune(_HeadOnFeatures(fast), frozen_features(task, fast.bert, data), 1, 1e-2, 32, seed=2,
+                 show_progress=False)
+        torch.testing.assert_close(slow.classifier.weight, fast.classifier.weight)
+
+
+def test_runs_and_their_table(tok, config, frames):
+    sizes = get_scale("smoke").finetune
+    torch.manual_seed(0)
+    pretrained = BertModel(config)
+    one = run_finetuning("nli", frames["nli"], tok, pretrained, sizes, "scratch", "probe", seed=0, train_size=30,
+                         show_progress=False)
+    assert {"seen", "unseen", "all", "best epoch", "validation", "predicted neutral"} <= set(one)
+    assert sum(one[f"predicted {name}"] for name in LABELS["nli"]) == len(frames["nli"]["test"])
+    with pytest.raises(ValueError, match="train_size"):
+        run_finetuning("nli", frames["nli"], tok, pretrained, sizes, train_size=0)
+    results = compare_initializations(["sentiment"], pretrained, tok, sizes, frames,
+                                      arms=[("embeddings", "full"), ("scratch", "probe")], train_sizes=(None, 20))
+    assert len(results) == 2 * 2 * sizes.seeds
+    assert sorted(results["examples"].unique()) == [20, len(frames["sentiment"]["train"])]
+    with pytest.raises(ValueError, match="unknown arm"):
+        compare_initializations(["sentiment"], pretrained, tok, sizes, frames, arms=[("pretrained", "lora")])
+
+
+def test_evaluate_can_leave_out_items_the_corpus_contains(tok, config, frames):
+    frame = frames["sentiment"]["test"].copy()
+    data = encode_task("sentiment", frame, tok, 32)
+    torch.manual_seed(0)
+    model = classifier_for("sentiment", config)
+    right = correct_per_example("sentiment", predict(model, data), data.labels).numpy()
+    frame["in_corpus"] = [i % 2 == 0 for i in range(len(frame))]
+    scores = evaluate("sentiment", model, data, frame)
+    fresh = frame["unseen"].to_numpy() & ~frame["in_corpus"].to_numpy()
+    assert scores["unseen, not in corpus"] == pytest.approx(right[fresh].mean())
+    assert scores["predicted negative"] + scores["predicted positive"] == len(frame)
+
+
+def test_standardize_features_uses_the_training_split():
+    train = TaskData(torch.tensor([[1.0, 10.0], [3.0, 10.0]]), torch.zeros(2, 1), torch.ones(2, 1),
+                     torch.tensor([0, 1]))
+    test = TaskData(torch.tensor([[2.0, 12.0]]), torch.zeros(1, 1), torch.ones(1, 1), torch.tensor([0]))
+    scaled_train, scaled_test = standardize_features(train, test)
+    std = torch.tensor([2.0]).sqrt()  # of (1, 3), ddof 1
+    torch.testing.assert_close(scaled_train.input_ids[:, 0], torch.tensor([-1.0, 1.0]) / std)
+    torch.testing.assert_close(scaled_test.input_ids[0, 0], torch.tensor(0.0))
+    assert scaled_test.input_ids[0, 1] > 1e5  # a constant dimension: std floored, no division by zero
+    assert torch.equal(scaled_test.labels, test.labels)
+
+
+def test_evidence_threshold_is_floored_by_the_items():
+    # three seeds at 100 % and one at 99.6 %: the spread alone would call 0.004 evidence
+    assert evidence_threshold([0.0, 0.004], [1.0, 0.996], 150) > 0.004
+    assert evidence_threshold([0.05, 0.05], [0.7, 0.5], 10_000) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        evidence_threshold([0.1], [0.5, 0.5], 10)
+
+
+def test_compare_arms_gives_a_verdict_per_task():
+    rows = [{"task": "sentiment", "init": init, "method": "full", "seed": seed, "unseen": value}
+            for init, values in (("pretrained", (0.9, 0.92, 0.91)), ("scratch", (0.5, 0.52, 0.51)))
+            for seed, value in enumerate(values)]
+    table = compare_arms(pd.DataFrame(rows), "unseen", ("pretrained", "full"), ("scratch", "full"),
+                         {"sentiment": 150})
+    assert table.loc["sentiment", "verdict"] == "evidence"
+    assert table.loc["sentiment", "difference"] == pytest.approx(0.4)

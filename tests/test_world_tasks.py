@@ -149,6 +149,64 @@ def test_bag_of_words_fails_where_pretraining_is_needed():
         assert set(baselines(task, "smoke")["baseline"]) >= {"majority"}
 
 
+def _places(text):
+    return re.findall(r"in (\w+) or in (\w+)\.", text)[0]
+
+
+def test_nli_labels_are_balanced_in_seen_and_unseen_items(tasks):
+    for split, frame in tasks["nli"].items():
+        for unseen, part in frame.groupby("unseen"):
+            counts = part["label"].value_counts()
+            assert set(counts.index) == {"entailment", "neutral", "contradiction"}, (split, unseen)
+            assert counts.max() - counts.min() <= 1, (split, unseen, counts.to_dict())
+    assert set(tasks["nli"]["test"]["kind"]) == {"location"}  # seen and unseen items are one kind
+
+
+def test_nli_label_is_the_fact_and_unseen_items_use_heldout_facts(tasks, world):
+    heldout = set(world.lexicon.heldout_places)
+    for split, frame in tasks["nli"].items():
+        for row in frame.itertuples():
+            cities, countries = _places(row.premise), _places(row.hypothesis)
+            homes = {world.country_of[c] for c in cities}
+            matches = sum(c in homes for c in countries)
+            assert matches == row.matches == {"entailment": 2, "neutral": 1, "contradiction": 0}[row.label]
+            assert row.premise.split(" in ")[0] == row.hypothesis.split(" in ")[0]  # same person and verb
+            places = {world.country_of[c] for c in cities} | set(countries)
+            assert places <= heldout if row.unseen else not places & heldout, (split, row)
+
+
+def test_nli_surface_heuristics_sit_near_chance():
+    for scale in ("laptop", "gpu"):
+        table = baselines("nli", scale).set_index("baseline")
+        assert {"subject_cue+coin", "word_overlap", "bag_of_words", "bag_of_word_pairs",
+                "real_name_counts"} <= set(table.index)
+        n = WORLD_SIZES[scale].test // 2
+        limit = 3 * (1 / 3 * 2 / 3 / n) ** 0.5  # three standard errors of an accuracy on n items
+        for name, row in table.iterrows():
+            # the pair table can learn seen facts (city|country) from enough labels: not a surface cue
+            for column in ("unseen",) if name == "bag_of_word_pairs" else ("seen", "unseen"):
+                assert abs(row[column] - 1 / 3) < limit, (scale, name, column, row[column])
+
+
+def test_nli_heuristics_catch_a_task_with_a_cue():
+    import numpy as np
+    import pandas as pd
+
+    from course_utils.data.world.baselines import _nli_heuristics
+
+    rows = []  # neutral exactly when the person differs: the flaw of a naive design
+    for i in range(300):
+        label = ("entailment", "contradiction", "neutral")[i % 3]
+        other = "brother" if label == "neutral" else "sister"
+        place = ("Italy", "Peru")[(i // 3) % 2] if label != "contradiction" else "Chile"
+        rows.append({"premise": f"My sister lives in City{i}.", "hypothesis": f"My {other} lives in {place}.",
+                     "label": label, "unseen": i % 2 == 1})
+    frame = pd.DataFrame(rows)
+    scores = {r["baseline"]: r["test"] for r in _nli_heuristics(frame, frame, seed=0)}
+    assert scores["subject_cue+coin"] > 0.6 and scores["word_overlap"] > 0.6, scores
+    assert np.isfinite(list(scores.values())).all()
+
+
 def test_bad_arguments_name_what_is_allowed():
     with pytest.raises(ValueError, match="allowed: sentiment"):
         load_task("parsing")
@@ -177,3 +235,17 @@ def test_sentence_tokens_view(world):
     tokens = sentence.tokens
     assert [t.text for t in tokens] == list(sentence.words)
     assert sum(t.head == -1 for t in tokens) == 1
+
+
+def test_nli_distractors_keep_the_mix_of_real_and_invented_names():
+    from course_utils.data.world.baselines import real_name_counts
+
+    for split, frame in load_task("nli", "laptop").items():
+        for row in frame.itertuples():
+            in_premise, in_hypothesis = real_name_counts(row.premise, row.hypothesis)
+            assert in_premise == in_hypothesis, (split, row.premise, row.hypothesis)
+
+
+def test_tagging_suffix_baseline_is_reported():
+    table = baselines("tagging", "laptop").set_index("baseline")
+    assert table.loc["majority+suffix_backoff", "unseen"] >= table.loc["majority+capital_backoff", "unseen"]

@@ -1,9 +1,13 @@
-"""Baselines without pretraining: the majority class, and naive Bayes over word counts (numpy).
+"""Baselines without pretraining: the majority class, naive Bayes over word counts (numpy), and for
+inference the simplest surface heuristics.
 
 A bag of words knows nothing about a word it never saw in training and
 nothing about word order, so it should sit near chance on held-out-adjective
 sentiment items and on negation and contrast. That is the point: these are
-the items pretraining is for.
+the items pretraining is for. For inference, two cues that solve badly made
+pair datasets are checked too: "the two sentences are about different people,
+so neutral" (with a coin flip otherwise) and word overlap; on the world's
+inference task both should sit near chance.
 
 >>> table = baselines("sentiment", "smoke")
 >>> list(table.columns)[:4]
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from course_utils.data.world.knowledge import World
+from course_utils.data.world.lexicon import REAL_CAPITALS
 from course_utils.data.world.sizes import WorldSizes
 from course_utils.data.world.tasks import load_task
 
@@ -80,7 +85,78 @@ def _features(task: str, frame: pd.DataFrame) -> list[list[str]]:
     if task == "nli":  # premise and hypothesis words kept apart
         return [["p:" + w for w in words(p)] + ["h:" + w for w in words(h)]
                 for p, h in zip(frame["premise"], frame["hypothesis"])]
+    if task == "nli_pairs":  # every (premise word, hypothesis word) pair: facts the labels show
+        return [[f"{a}|{b}" for a in _content(p) for b in _content(h)]
+                for p, h in zip(frame["premise"], frame["hypothesis"])]
     raise ValueError(task)
+
+
+def _content(text: str) -> list[str]:
+    return [w for w in words(text) if w.isalnum()]
+
+
+def subject_cue(premise: str, hypothesis: str, rng: np.random.Generator) -> str:
+    """Taught in notebook 05, section 2. Neutral when the two sentences start with different
+    words (about different people),
+    otherwise a coin flip between entailment and contradiction.
+
+    >>> subject_cue("My aunt lives in Rome.", "My uncle lives in Italy.", np.random.default_rng(0))
+    'neutral'
+    """
+    if words(premise)[:2] != words(hypothesis)[:2]:
+        return "neutral"
+    return str(rng.choice(["entailment", "contradiction"]))
+
+
+def word_overlap(premise: str, hypothesis: str) -> float:
+    """Taught in notebook 05, section 2. The share of the hypothesis' words (not punctuation)
+    that the premise contains.
+
+    >>> word_overlap("My aunt lives in Rome.", "My aunt lives in Italy.")
+    0.8
+    """
+    hyp, prem = _content(hypothesis), set(_content(premise))
+    return sum(w in prem for w in hyp) / max(1, len(hyp))
+
+
+_REAL_COUNTRIES = frozenset(country.lower() for country, _ in REAL_CAPITALS)
+_REAL_CITIES = frozenset(city.lower() for _, city in REAL_CAPITALS)
+
+
+def real_name_counts(premise: str, hypothesis: str) -> tuple[int, int]:
+    """Taught in notebook 05, section 2. (real-world cities in the premise, real-world
+    countries in the hypothesis): a surface cue, since a real capital's country is real and
+    an invented one's is invented. The task draws each distractor of the same kind as the
+    country it replaces, so this cue should sit at chance there.
+
+    >>> real_name_counts("My aunt lives in Dodoma or in Grikbu.", "My aunt lives in Peru or in Kenya.")
+    (1, 2)
+    """
+    return (sum(w in _REAL_CITIES for w in words(premise)),
+            sum(w in _REAL_COUNTRIES for w in words(hypothesis)))
+
+
+def _nli_heuristics(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    cue = np.array([subject_cue(p, h, rng) for p, h in zip(test["premise"], test["hypothesis"])], dtype=object)
+    rows = [{"baseline": "subject_cue+coin", **_accuracy(cue == test["label"].to_numpy(), test)}]
+    # word overlap, cut into tenths: each tenth predicts the training label commonest there
+    majority = train["label"].value_counts().sort_index().idxmax()
+    bins = lambda frame: [round(10 * word_overlap(p, h)) for p, h in zip(frame["premise"], frame["hypothesis"])]
+    by_bin = pd.DataFrame({"bin": bins(train), "label": train["label"]}).groupby("bin")["label"].agg(
+        lambda labels: labels.value_counts().sort_index().idxmax())
+    predicted = np.array([by_bin.get(b, majority) for b in bins(test)], dtype=object)
+    rows.append({"baseline": "word_overlap", **_accuracy(predicted == test["label"].to_numpy(), test)})
+    # real-world names counted on both sides: each (count, count) predicts its commonest training label
+    cues = lambda frame: [real_name_counts(p, h) for p, h in zip(frame["premise"], frame["hypothesis"])]
+    by_cue = pd.DataFrame({"cue": cues(train), "label": train["label"]}).groupby("cue")["label"].agg(
+        lambda labels: labels.value_counts().sort_index().idxmax())
+    predicted = np.array([by_cue.get(c, majority) for c in cues(test)], dtype=object)
+    rows.append({"baseline": "real_name_counts", **_accuracy(predicted == test["label"].to_numpy(), test)})
+    nb = NaiveBayes().fit(_features("nli_pairs", train), list(train["label"]))
+    predicted = np.array(nb.predict(_features("nli_pairs", test)), dtype=object)
+    rows.append({"baseline": "bag_of_word_pairs", **_accuracy(predicted == test["label"].to_numpy(), test)})
+    return rows
 
 
 def _accuracy(correct: np.ndarray, frame: pd.DataFrame) -> dict[str, float]:
@@ -98,11 +174,16 @@ def baselines(task: str, scale: str | WorldSizes = "smoke", seed: int = 0,
               world: World | None = None) -> pd.DataFrame:
     """Test accuracy of the majority class and of bag-of-words naive Bayes, overall and on seen/unseen items.
 
-    Tasks: ``sentiment`` (also per construction, on seen items), ``nli``, ``multiple_choice``
+    Tasks: ``sentiment`` (also per construction, on seen items), ``nli`` (also the surface
+    heuristics :func:`subject_cue` with a coin flip, :func:`word_overlap` with the commonest
+    training label per tenth of overlap, and naive Bayes over premise-word x hypothesis-word
+    pairs, which can learn from the labels which city lies in which country), ``multiple_choice``
     (naive Bayes scores premise+choice as right or wrong and picks the higher),
     ``tagging`` (accuracy on entity tokens; "majority" tags every word with its
     most frequent training tag, "majority+capital_backoff" also gives the most frequent
-    entity type for unknown capitalised words).
+    entity type for unknown capitalised words, "majority+suffix_backoff" the commonest type of
+    the training entities that end in the same last 4, 3, 2 or 1 letters). For ``nli`` also
+    :func:`real_name_counts` with the commonest training label per pair of counts.
     """
     if task not in BASELINE_TASKS:
         raise ValueError(f"no baselines for task {task!r}; allowed: {', '.join(BASELINE_TASKS)}")
@@ -115,6 +196,8 @@ def baselines(task: str, scale: str | WorldSizes = "smoke", seed: int = 0,
         nb = NaiveBayes().fit(_features(task, train), list(train["label"]))
         predicted = np.array(nb.predict(_features(task, test)), dtype=object)
         rows.append({"baseline": "bag_of_words", **_accuracy(predicted == test["label"].to_numpy(), test)})
+        if task == "nli":
+            rows += _nli_heuristics(train, test, seed)
     elif task == "multiple_choice":
         majority = int(train["label"].value_counts().sort_index().idxmax())
         rows.append({"baseline": "majority", **_accuracy((test["label"] == majority).to_numpy(), test)})
@@ -156,6 +239,29 @@ def _tagging_baselines(train: pd.DataFrame, test: pd.DataFrame) -> list[dict[str
                     for i, (w, t) in enumerate(zip(tokens, tags)) if t != "O"]
             correct.append(np.mean(hits) if hits else 1.0)
         rows.append({"baseline": name, **_accuracy(np.array(correct), test)})
+    # an unknown word's type from its ending: the longest of its last 4..1 letters that ends
+    # a training entity, with the commonest type among those entities
+    suffix_tags: dict[str, dict[str, int]] = {}
+    for tokens, tags in zip(train["tokens"], train["tags"]):
+        for w, t in zip(tokens, tags):
+            if t != "O":
+                for k in range(1, 5):
+                    suffix_tags.setdefault(w[-k:].lower(), {}).setdefault(t, 0)
+                    suffix_tags[w[-k:].lower()][t] += 1
+
+    def by_suffix(word: str) -> str:
+        for k in range(4, 0, -1):
+            counts = suffix_tags.get(word[-k:].lower())
+            if counts:
+                return max(sorted(counts), key=counts.get)
+        return commonest_entity
+
+    correct = []
+    for tokens, tags in zip(test["tokens"], test["tags"]):
+        hits = [best.get(w, by_suffix(w) if w[0].isupper() and i > 0 else "O") == t
+                for i, (w, t) in enumerate(zip(tokens, tags)) if t != "O"]
+        correct.append(np.mean(hits) if hits else 1.0)
+    rows.append({"baseline": "majority+suffix_backoff", **_accuracy(np.array(correct), test)})
     return rows
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from course_utils.data.world.corpus import number_story, review_values
 from course_utils.data.world.grammar import Character, realize
 from course_utils.data.world.knowledge import World, default_world
-from course_utils.data.world.lexicon import Person
+from course_utils.data.world.lexicon import REAL_CAPITALS, Person
 from course_utils.data.world.sizes import WorldSizes, world_sizes
 from course_utils.data.world.templates import AGREEMENT, AMBIGUOUS, KNOWLEDGE, NUMBERS, SENTIMENT, noun_phrase
 
@@ -113,46 +113,53 @@ def sentiment_task(sizes: WorldSizes, seed: int = 0, world: World | None = None)
 
 
 # ---------------------------------------------------------------- inference
-def nli_task(sizes: WorldSizes, seed: int = 0, world: World | None = None) -> dict[str, pd.DataFrame]:
-    """Sentence pairs; columns ``premise``, ``hypothesis``, ``label``, ``kind``, ``unseen``.
+NLI_VERBS = ("lives", "works")
+_REAL_COUNTRIES = frozenset(country for country, _ in REAL_CAPITALS)
 
-    Kinds: ``location`` ("My aunt lives in Dodoma." / "My aunt lives in
-    Tanzania.": needs the capital fact, which for unseen items only the corpus
-    states; neutral hypotheses are about someone else: "My uncle lives in
-    Tanzania."), ``paraphrase`` (facts restated) and ``numbers`` (arithmetic stories).
+
+def nli_task(sizes: WorldSizes, seed: int = 0, world: World | None = None) -> dict[str, pd.DataFrame]:
+    """Sentence pairs; columns ``premise``, ``hypothesis``, ``label``, ``kind``, ``matches``, ``unseen``.
+
+    Every item has the same shape, so no wording gives the label away: the premise names
+    two cities, the hypothesis two countries, about the same person and verb:
+
+        "My aunt lives in Dodoma or in Lima." / "My aunt lives in Peru or in Tanzania."
+
+    The label is fixed by how many of the two countries are the countries of the two
+    cities (``matches``): both (entailment: wherever she lives, the hypothesis holds), one
+    (neutral: it holds for one of her two possible cities) or none (contradiction). Which
+    city lies in which country is a fact the premise does not state: for seen items the
+    labelled data shows it, for unseen items (held-out countries and their capitals only)
+    only the unlabelled corpus does. Distractor countries come from the same pool, so
+    every country appears about equally often under every label, and each is of the same kind
+    (real-world or invented) as the country it replaces, so the number of real names on either
+    side gives nothing away. ``kind`` is ``location``.
     """
     world = world or default_world()
     pools = _Pools(world)
     lex = world.lexicon
+    matches_of = {"entailment": 2, "neutral": 1, "contradiction": 0}
 
     def make(rng: random.Random, label: str, unseen: bool) -> Row:
-        kind = "location" if unseen else rng.choice(("location", "location", "paraphrase", "numbers"))
-        if kind in ("location", "paraphrase"):
-            country = rng.choice(pools.countries[unseen])
-            city = world.capital_of[country]
-            other = rng.choice([c for c in pools.countries[unseen] if c != country])
-        if kind == "location":
-            who = "my " + rng.choice(lex.kin).singular
-            premise = f"{who} lives in {city}."
-            someone_else = "my " + rng.choice([k.singular for k in lex.kin if k.singular != who[3:]])
-            hypothesis = {"entailment": f"{who} lives in {country}.", "contradiction": f"{who} lives in {other}.",
-                          "neutral": f"{someone_else} lives in {rng.choice((country, other))}."}[label]
-        elif kind == "paraphrase":
-            premise = f"{city} is the capital of {country}."
-            hypothesis = {"entailment": f"the capital of {country} is {city}.",
-                          "contradiction": f"the capital of {country} is {world.capital_of[other]}.",
-                          "neutral": f"{city} is a {rng.choice(('big', 'busy', 'modern'))} city."}[label]
-        else:
-            person = rng.choice(pools.people[False])
-            story, count, item = _story(rng, world, person)
-            premise = story
-            pronoun = "she" if person.gender == "f" else "he"
-            wrong = count + rng.choice((-2, -1, 1, 2)) if count > 2 else count + rng.choice((1, 2))
-            hypothesis = {"entailment": f"{pronoun} has {count} {item.form(count != 1)} now.",
-                          "contradiction": f"{pronoun} has {wrong} {item.form(wrong != 1)} now.",
-                          "neutral": f"{pronoun} likes {rng.choice(lex.animals).plural}."}[label]
+        pool = pools.countries[unseen]
+        first, second = rng.sample(pool, 2)  # where the person may live
+        others = [c for c in pool if c not in (first, second)]
+        matches = matches_of[label]
+        kept = {2: [first, second], 1: [rng.choice((first, second))], 0: []}[matches]
+        countries = list(kept)
+        for replaced in [c for c in (first, second) if c not in kept]:
+            # a distractor of the same kind (real-world or invented) as the country it replaces,
+            # so counting real names on both sides says nothing about the label
+            same_kind = [c for c in others if (c in _REAL_COUNTRIES) == (replaced in _REAL_COUNTRIES)
+                         and c not in countries]
+            countries.append(rng.choice(same_kind or [c for c in others if c not in countries]))
+        rng.shuffle(countries)
+        who = "my " + rng.choice(lex.kin).singular
+        verb = rng.choice(NLI_VERBS)
+        premise = f"{who} {verb} in {world.capital_of[first]} or in {world.capital_of[second]}."
+        hypothesis = f"{who} {verb} in {countries[0]} or in {countries[1]}."
         return {"premise": premise[0].upper() + premise[1:], "hypothesis": hypothesis[0].upper() + hypothesis[1:],
-                "label": label, "kind": kind, "unseen": unseen}
+                "label": label, "kind": "location", "matches": matches, "unseen": unseen}
 
     return _build(sizes, seed, NLI_LABELS, make, lambda r: r["premise"] + " || " + r["hypothesis"])
 
