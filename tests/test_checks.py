@@ -50,15 +50,15 @@ def own_merge_pair(symbols, pair):
     return tuple(merged)
 
 
-def own_loop(words, num_merges):
-    vocab = {split_word(word): count for word, count in words.items()}
+def own_loop(words, num_merges, count=own_count_pairs, merge=own_merge_pair):
+    vocab = {split_word(word): n for word, n in words.items()}
     merges = []
     for _ in range(num_merges):
-        pairs = own_count_pairs(vocab)
+        pairs = count(vocab)
         if not pairs:
             break
         best = max(pairs, key=pairs.get)
-        vocab = {own_merge_pair(symbols, best): count for symbols, count in vocab.items()}
+        vocab = {merge(symbols, best): n for symbols, n in vocab.items()}
         merges.append(best)
     return merges
 
@@ -281,16 +281,7 @@ def calls_learn_merges(words, num_merges):
 
 
 def calls_package_helpers(words, num_merges):  # the package's count_pairs and merge_pair
-    vocab = {split_word(word): count for word, count in words.items()}
-    merges = []
-    for _ in range(num_merges):
-        pairs = count_pairs(vocab)
-        if not pairs:
-            break
-        best = max(pairs, key=pairs.get)
-        vocab = {merge_pair(symbols, best): count for symbols, count in vocab.items()}
-        merges.append(best)
-    return merges
+    return own_loop(words, num_merges, count=count_pairs, merge=merge_pair)
 
 
 def through_a_default_argument(words, num_merges, trainer=train_bpe):
