@@ -6,16 +6,16 @@ Three rules, the same for every exercise of the course:
   the idea, never at the code; a line of code is shown only on request, with ``code_hint(name)``;
 - the package's own function never passes for the student's: ``run_checks`` refuses any
   function defined inside ``course_utils``, so an exercise left unrun cannot borrow a green tick;
-- hidden tests run inside ``own_work(...)``, which makes the package's reference functions
-  raise while the block runs, so a solution that merely calls them fails.
+- the reference functions an exercise rebuilds refuse to run while the student's function is
+  checked (``run_checks(..., forbid=...)``) and while hidden tests run (``own_work(...)``), so
+  a solution that merely calls them fails.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # One line of code per exercise, shown only when a student asks for it with code_hint(name).
