@@ -255,15 +255,20 @@ def finetune(
 
 def predict(model: nn.Module, data: TaskData, batch_size: int = 256) -> Tensor:
     """Predicted label ids: ``(N,)``, or ``(N, L)`` for tagging."""
-    device = next(model.parameters()).device
-    model.eval()
-    predictions = []
+    predictions = _in_batches(model, data, batch_size, lambda logits: logits.argmax(-1))
+    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+
+
+def _in_batches(module: nn.Module, data: TaskData, batch_size: int, read) -> list[Tensor]:
+    """``read(module(batch))`` for each batch of ``data``, in eval mode without gradients, on CPU."""
+    device = next(module.parameters()).device
+    module.eval()
+    chunks = []
     for start in range(0, len(data), batch_size):
         batch = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(device)
         with torch.no_grad():
-            logits = model(batch.input_ids, batch.token_type_ids, batch.attention_mask)
-        predictions.append(logits.argmax(-1).cpu())
-    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+            chunks.append(read(module(batch.input_ids, batch.token_type_ids, batch.attention_mask)).cpu())
+    return chunks
 
 
 def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tensor:
@@ -321,14 +326,8 @@ def frozen_features(task: str, body: BertModel, data: TaskData, batch_size: int 
     step; with dropout 0 (the tiny model's) training the head on them is the same training.
     """
     _check_task(task)
-    device = next(body.parameters()).device
-    body.eval()
-    chunks = []
-    for start in range(0, len(data), batch_size):
-        batch = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(device)
-        with torch.no_grad():
-            hidden = body(batch.input_ids, batch.token_type_ids, batch.attention_mask).hidden  # (B, L, D)
-        chunks.append((hidden if task == "tagging" else hidden[:, 0]).cpu())
+    chunks = _in_batches(body, data, batch_size,  # hidden: (B, L, D); [CLS]: (B, D)
+                         lambda out: out.hidden if task == "tagging" else out.hidden[:, 0])
     return TaskData(torch.cat(chunks), data.token_type_ids, data.attention_mask, data.labels)
 
 
