@@ -205,3 +205,13 @@ def test_position_heuristics_follow_word_order():
     assert rules.loc[1].isna().all()  # no word-order rule for knowledge
     two = position_heuristics(two_antecedent_probes(20, seed=0))
     assert two["first noun or name"].all() and not two["nearest noun or name"].any()
+
+
+def test_position_heuristics_need_two_names_for_coreference():
+    """With one name, "the pronoun of the name" is the probe's own question, not a heuristic."""
+    from course_utils.analysis import position_heuristics
+    from course_utils.data.world import all_probes
+
+    probes = all_probes(20, seed=0)
+    coreference = probes[probes["phenomenon"] == "coreference"]
+    assert len(coreference) and position_heuristics(coreference).isna().all().all()

@@ -175,9 +175,11 @@ def position_heuristics(probes: pd.DataFrame) -> pd.DataFrame:
     For agreement probes (``syntax``): pick the verb form that agrees in number with the
     *first* noun of the sentence, or with the *nearest* noun before ``[MASK]`` (the attractor).
     For coreference probes: pick the pronoun of the first name, or of the nearest name before
-    ``[MASK]``. Returns one row per probe with bool columns ``first noun or name`` and
-    ``nearest noun or name`` (``None`` where a rule does not apply: other phenomena, or no
-    noun/name before the mask).
+    ``[MASK]``, given each name's gender. With one name only, that rule would just restate
+    the name's gender, which is what the probe asks the model, so it applies only where two
+    or more different names come before ``[MASK]``. Returns one row per probe with bool columns
+    ``first noun or name`` and ``nearest noun or name`` (``None`` where a rule does not apply:
+    other phenomena, fewer than two names, or no noun before the mask).
     """
     from course_utils.data.world.knowledge import default_world
 
@@ -191,7 +193,8 @@ def position_heuristics(probes: pd.DataFrame) -> pd.DataFrame:
             cues = [lexicon.noun_number(w) for w in before if lexicon.noun_number(w)]
             feature = {c: lexicon.verb_number(c) for c in candidates}
         elif str(row["phenomenon"]).startswith("coreference"):
-            cues = [gender[w] for w in before if w in gender]
+            names = [w for w in before if w in gender]
+            cues = [gender[w] for w in names] if len(set(names)) >= 2 else []
             feature = {c: _PRONOUN_GENDER.get(c, "") for c in candidates}
         else:
             cues, feature = [], {}
