@@ -59,7 +59,7 @@ def vocab_of(corpus, end_of_word="</w>"):
 # --- the textbook steps ---------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["bpe_core", "word_bpe", "byte_bpe", "wordpiece"])
+@pytest.mark.parametrize("module", ["base", "bpe_core", "word_bpe", "byte_bpe", "wordpiece"])
 def test_docstring_examples(module):
     result = doctest.testmod(getattr(tokenization, module))
     assert result.attempted > 0 and result.failed == 0
@@ -294,8 +294,9 @@ def test_tokenizer_vocab_and_encoding():
     assert tok.vocab[len(tok.alphabet) :] == [a + b for a, b in tok.merges] + ["<unk>"]
     assert tok.token_to_id == {t: i for i, t in enumerate(tok.vocab)}
     assert tok.encode_word("lowest") == ["low", "est</w>"]
-    assert tok.encode("lowest newer") == ["low", "est</w>", "new", "e", "r", "</w>"]
-    assert tok.encode_ids("low lo") == [tok.token_to_id[t] for t in ["low</w>", "lo", "</w>"]]
+    assert tok.tokenize("lowest newer") == ["low", "est</w>", "new", "e", "r", "</w>"]
+    assert tok.encode("low lo") == [tok.token_to_id[t] for t in ["low</w>", "lo", "</w>"]]
+    assert tok.detokenize(tok.tokenize("lowest newer")) == "lowest newer"
     assert tok.decode(tok.encode("lowest newer")) == "lowest newer"
     assert tok.decode(tok.encode("  lowest \n newer ")) == "lowest newer"
 
@@ -303,7 +304,7 @@ def test_tokenizer_vocab_and_encoding():
 def test_unknown_characters_become_unk():
     tok = train_bpe(LECTURE_CORPUS, 10)
     assert tok.encode_word("lowz") == ["low", "<unk>", "</w>"]
-    assert tok.encode_ids("z") == [tok.token_to_id["<unk>"], tok.token_to_id["</w>"]]
+    assert tok.encode("z") == [tok.token_to_id["<unk>"], tok.token_to_id["</w>"]]
     assert BPETokenizer(tok.merges, tok.alphabet, unk_token="?").encode_word("Z") == ["?", "</w>"]
 
 
@@ -363,7 +364,7 @@ def file_with(**changes):
 def test_load_reads_a_valid_file(tmp_path):
     path = tmp_path / "ok.json"
     path.write_text(file_with())
-    assert BPETokenizer.load(path).encode("abba") == ["ab", "b", "a", "</w>"]
+    assert BPETokenizer.load(path).tokenize("abba") == ["ab", "b", "a", "</w>"]
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,16 @@ import json
 import random
 
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from course_utils.tokenization import (
+    END_OF_TEXT,
     ByteBPETokenizer,
     bytes_to_unicode,
     pretokenize,
     train_byte_bpe,
 )
+from course_utils.tokenization.base import split_special_tokens
 from course_utils.tokenization.byte_bpe import to_byte_symbols
 
 ENGLISH = [
@@ -253,3 +255,130 @@ def test_text_must_be_a_non_empty_str(text):
 def test_bad_num_merges(num_merges):
     with pytest.raises(ValueError, match="num_merges must be an int >= 0"):
         train_byte_bpe("some text", num_merges)
+
+
+# --- special tokens (GPT-2's <|endoftext|>) --------------------------------
+
+
+def documents_with(special, seed):
+    """The texts of TEXTS as documents, each ended by ``special``, sometimes glued to a word."""
+    rng = random.Random(seed)
+    documents = [make_text(ENGLISH + EMOJI + KOREAN_SWAHILI, 800, seed + i) for i in range(12)]
+    return "".join(doc.rstrip() + rng.choice(["", " ", "\n"]) + special for doc in documents)
+
+
+SPECIAL_TEXT = documents_with(END_OF_TEXT, 10)
+
+
+def train_tokenizers_with_specials(text, num_merges, special_tokens, split=True):
+    """tokenizers' BpeTrainer with ``special_tokens``.
+
+    Its trainer reads special tokens in the training text as ordinary text (it
+    learns merges such as ``<`` + ``|``); GPT-2 keeps them out of training. So the
+    reference reads the parts of ``text`` between special tokens (``split=True``),
+    which is what keeping them out means.
+    """
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=len(special_tokens) + 256 + num_merges,
+        min_frequency=0,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=list(special_tokens),
+    )
+    parts = split_special_tokens(text, special_tokens) if split else [text]
+    tokenizer.train_from_iterator([p for p in parts if p not in special_tokens], trainer=trainer)
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def special_pair():
+    return (train_byte_bpe(SPECIAL_TEXT, 300, special_tokens=[END_OF_TEXT]),
+            train_tokenizers_with_specials(SPECIAL_TEXT, 300, [END_OF_TEXT]))
+
+
+def test_special_tokens_take_no_part_in_training(special_pair):
+    ours, reference = special_pair
+    assert SPECIAL_TEXT.count(END_OF_TEXT) == 12 and "<" not in SPECIAL_TEXT.replace(END_OF_TEXT, "")
+    assert ours.merges == merges_of(reference)
+    assert ours.vocab == sorted(reference.get_vocab(), key=reference.get_vocab().get)
+    assert ours.vocab[0] == END_OF_TEXT and ours.token_to_id[END_OF_TEXT] == 0
+    assert not any("<" in a + b or "|" in a + b for a, b in ours.merges)  # no piece of the token
+    # Trained on the raw text, tokenizers would merge pieces of the special token:
+    raw = merges_of(train_tokenizers_with_specials(SPECIAL_TEXT, 300, [END_OF_TEXT], split=False))
+    assert ("<", "|") in raw and ("<", "|") not in ours.merges
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        END_OF_TEXT,
+        END_OF_TEXT * 3,
+        "The end.<|endoftext|>A new start",
+        "glued<|endoftext|>words and <|endoftext|> spaced ones <|endoftext|>\n",
+        "a broken <|endoftext|| or <|endof text|> stays text",
+        "🤗<|endoftext|>🚀",
+    ],
+)
+def test_special_tokens_are_encoded_whole_as_tokenizers_does(special_pair, text):
+    ours, reference = special_pair
+    encoding = reference.encode(text)
+    assert ours.tokenize(text) == encoding.tokens
+    assert ours.encode(text) == encoding.ids
+    assert ours.tokenize(text).count(END_OF_TEXT) == text.count(END_OF_TEXT)
+    assert ours.decode(ours.encode(text)) == text
+    assert reference.decode(encoding.ids, skip_special_tokens=False) == text
+
+
+def test_two_special_tokens_match_tokenizers():
+    specials = ["<|endoftext|>", "<|pad|>"]
+    text = documents_with("<|pad|>", 20) + documents_with(END_OF_TEXT, 30)
+    ours = train_byte_bpe(text, 150, special_tokens=specials)
+    reference = train_tokenizers_with_specials(text, 150, specials)
+    assert ours.merges == merges_of(reference)
+    assert ours.vocab[:2] == specials
+    sample = "a<|pad|><|endoftext|>b <|pad|>"
+    assert ours.encode(sample) == reference.encode(sample).ids
+    assert ours.tokenize(sample) == ["a", "<|pad|>", "<|endoftext|>", "b", "Ġ", "<|pad|>"]
+
+
+def test_decode_around_special_tokens():
+    tok = train_byte_bpe("🤗 x", 0, special_tokens=[END_OF_TEXT])
+    ids = tok.encode("🤗" + END_OF_TEXT)
+    assert tok.decode(ids) == "🤗<|endoftext|>"
+    assert tok.decode(ids[:2] + ids[-1:]) == "\ufffd<|endoftext|>"  # a cut character stays cut
+    assert tok.decode([0, 0]) == END_OF_TEXT * 2
+
+
+def test_save_and_load_keep_special_tokens(tmp_path, special_pair):
+    ours, _ = special_pair
+    path = tmp_path / "byte_bpe.json"
+    ours.save(path)
+    loaded = ByteBPETokenizer.load(path)
+    assert loaded == ours and loaded.special_tokens == (END_OF_TEXT,)
+    assert loaded.encode(SPECIAL_TEXT) == ours.encode(SPECIAL_TEXT)
+    assert loaded != ByteBPETokenizer(ours.merges)  # the special token makes a difference
+    path.write_text('{"format": "course_utils.byte_bpe", "version": 1, "merges": [["a", "b"]]}')
+    assert ByteBPETokenizer.load(path) == ByteBPETokenizer([("a", "b")])  # a file from before
+
+
+def test_only_special_tokens_learns_no_merges():
+    tok = train_byte_bpe(END_OF_TEXT * 4, 10, special_tokens=[END_OF_TEXT])
+    assert tok.merges == [] and len(tok.vocab) == 257
+
+
+@pytest.mark.parametrize(
+    "special_tokens, message",
+    [
+        ("<|endoftext|>", "not one string"),
+        (["a"], "already byte-level tokens"),
+        ([""], "non-empty strings"),
+        ([END_OF_TEXT, END_OF_TEXT], "repeat a token"),
+        ([3], "non-empty strings"),
+    ],
+)
+def test_bad_special_tokens(special_tokens, message):
+    with pytest.raises(ValueError, match=message):
+        train_byte_bpe("some text", 3, special_tokens=special_tokens)

@@ -1,12 +1,14 @@
-"""Saving and loading tokenizers as small JSON files."""
+"""Saving and loading tokenizers as small JSON (or, for WordPiece, vocab.txt) files."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .bpe_core import Pair
 
@@ -14,17 +16,27 @@ VERSION = 1
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` so that readers never see a half-written file.
+    """Write ``data`` as JSON to ``path`` so that readers never see a half-written file."""
+    with _atomic_open(path) as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.write("\n")
 
-    The JSON goes to a temporary file in the same folder first, which then
-    replaces ``path`` in one step (``os.replace``).
-    """
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a half-written file."""
+    with _atomic_open(path) as f:
+        f.write(text)
+
+
+@contextmanager
+def _atomic_open(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """A temporary file in ``path``'s folder that replaces ``path`` in one step
+    (``os.replace``) once written; on an error it is deleted and ``path`` is untouched."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

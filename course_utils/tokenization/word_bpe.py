@@ -6,8 +6,12 @@ Each word is split into characters plus a separate end-of-word symbol
 >>> tok = train_bpe(LECTURE_CORPUS, 10)
 >>> tok.merges[:3]
 [('e', 's'), ('es', 't'), ('est', '</w>')]
->>> tok.encode("lowest newer")
+>>> tok.tokenize("lowest newer")
 ['low', 'est</w>', 'new', 'e', 'r', '</w>']
+>>> tok.encode("lowest newer")
+[15, 13, 18, 2, 7, 0]
+>>> tok.decode([15, 13, 18, 2, 7, 0])
+'lowest newer'
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ._json import VERSION, check_merges, check_strings, read_json, write_json_atomic
+from .base import Tokenizer, check_text
 from .bpe_core import (
     TIE_BREAKS,
     BPEStep,
@@ -105,11 +110,14 @@ def train_bpe(
 
 
 @dataclass(repr=False)
-class BPETokenizer:
+class BPETokenizer(Tokenizer):
     """Learned merges plus the alphabet they start from.
 
-    ``vocab`` lists the alphabet, then each merged symbol in merge order,
-    then ``unk_token``; a token's id is its position there.
+    Taught in notebook 01, section 6. ``vocab`` lists the alphabet, then each
+    merged symbol in merge order, then ``unk_token``; a token's id is its
+    position there. decode(encode(text)) gives back the words of ``text``
+    joined by single spaces, with ``unk_token`` for each character outside the
+    alphabet (and, without an end-of-word symbol, with no spaces at all).
     """
 
     merges: list[Pair]
@@ -157,14 +165,12 @@ class BPETokenizer:
             symbols.append(self.end_of_word)
         return apply_merges(symbols, self._ranks)
 
-    def encode(self, text: str) -> list[str]:
+    def tokenize(self, text: str) -> list[str]:
         """Tokens of every whitespace-separated word of ``text``."""
+        check_text(text)
         return [token for word in text.split() for token in self.encode_word(word)]
 
-    def encode_ids(self, text: str) -> list[int]:
-        return [self.token_to_id[token] for token in self.encode(text)]
-
-    def decode(self, tokens: list[str]) -> str:
+    def detokenize(self, tokens: list[str]) -> str:
         """Join tokens; each end-of-word symbol becomes a space (the last one is dropped).
 
         Without an end-of-word symbol the word boundaries are lost: tokens are just joined.
@@ -193,7 +199,7 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BPETokenizer:
-        """Read a file written by :meth:`save`; ValueError if it is malformed."""
+        """Read a file written by ``save``; ValueError if it is malformed."""
         keys = ("tie_break", "end_of_word", "unk_token", "alphabet", "merges")
         data = read_json(path, cls.FORMAT, keys)
         if data["tie_break"] not in TIE_BREAKS:

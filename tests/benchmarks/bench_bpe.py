@@ -21,6 +21,14 @@ problem: every word split into characters plus a separate end-of-word symbol.
   its merge loop alone, a stricter yardstick than its total (our time
   includes our own pair counting).
 
+A last line times byte-level BPE with GPT-2's special token: ``--documents``
+documents of random wordfreq words (drawn by frequency), each ended by
+``<|endoftext|>``, go to ``train_byte_bpe(text, merges, special_tokens=...)`` and
+to ``tokenizers``' ``BpeTrainer`` with the same special token, behind a
+``ByteLevel`` pre-tokenizer; ``tokenizers`` gets the parts between the special
+tokens (its trainer would read them as text). The script checks that both learn
+the same merges and both encode the special token whole.
+
 Times are wall-clock (``time.perf_counter``), the best of ``--repeats`` runs.
 Peak memory of our trainer is measured in a separate run under
 ``tracemalloc`` (Python allocations only; tracemalloc slows the run down, so
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 import tracemalloc
@@ -42,7 +51,8 @@ import wordfreq
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from course_utils.tokenization import train_bpe  # noqa: E402
+from course_utils.tokenization import END_OF_TEXT, train_bpe, train_byte_bpe  # noqa: E402
+from course_utils.tokenization.base import split_special_tokens  # noqa: E402
 
 SCALE = 1e7
 T = TypeVar("T")
@@ -69,6 +79,32 @@ def train_tokenizers(counts: dict[str, int], num_merges: int) -> list[tuple[str,
     return [(a.replace(END, "</w>"), b.replace(END, "</w>")) for a, b in merges]
 
 
+def documents_text(counts: dict[str, int], n_documents: int, seed: int = 0) -> str:
+    """``n_documents`` documents of 10 to 200 words drawn by frequency, each ended by END_OF_TEXT."""
+    rng = random.Random(seed)
+    words, weights = list(counts), list(counts.values())
+    documents = (rng.choices(words, weights, k=rng.randint(10, 200)) for _ in range(n_documents))
+    return "".join(" ".join(document) + "." + END_OF_TEXT for document in documents)
+
+
+def train_tokenizers_byte_level(text: str, num_merges: int) -> Tokenizer:
+    """tokenizers' byte-level BPE with END_OF_TEXT, trained on the parts between special tokens."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1 + 256 + num_merges, min_frequency=0, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[END_OF_TEXT],
+    )
+    parts = [p for p in split_special_tokens(text, [END_OF_TEXT]) if p != END_OF_TEXT]
+    tokenizer.train_from_iterator(parts, trainer=trainer)
+    return tokenizer
+
+
+def merges_of(tokenizer: Tokenizer) -> list[tuple[str, str]]:
+    merges = json.loads(tokenizer.to_str())["model"]["merges"]
+    return [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges]
+
+
 def best_time(repeats: int, function: Callable[[], T]) -> tuple[T, float]:
     """The result of ``function()`` and its fastest wall time over ``repeats`` runs."""
     times = []
@@ -83,6 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=50_000)
     parser.add_argument("--merges", type=int, default=5_000)
+    parser.add_argument("--documents", type=int, default=2_000,
+                        help="documents for the byte-level run with <|endoftext|>")
     parser.add_argument("--repeats", type=int, default=3, help="report the best of this many runs")
     args = parser.parse_args()
 
@@ -119,6 +157,20 @@ def main() -> None:
         )
         print(f"ours ({tie_break!r}) / tokenizers: {seconds / hf_seconds:.1f}x its total, "
               f"{merging_alone}; {agreement}")
+
+    text = documents_text(counts, args.documents)
+    train = lambda: train_byte_bpe(text, args.merges, special_tokens=[END_OF_TEXT])  # noqa: E731
+    byte_tok, byte_seconds = best_time(args.repeats, train)
+    reference, hf_byte_seconds = best_time(
+        args.repeats, lambda: train_tokenizers_byte_level(text, args.merges)
+    )
+    same = byte_tok.merges == merges_of(reference)
+    whole = byte_tok.tokenize(END_OF_TEXT) == reference.encode(END_OF_TEXT).tokens == [END_OF_TEXT]
+    print(f"byte-level with {END_OF_TEXT} ({len(text.encode()) / 2**20:.1f} MiB of text, "
+          f"{args.documents} documents): ours {byte_seconds:.2f} s, tokenizers {hf_byte_seconds:.2f} s "
+          f"({byte_seconds / hf_byte_seconds:.1f}x); "
+          f"{'same merges' if same else 'merges differ'}; "
+          f"special token {'whole in both' if whole else 'split'}")
 
 
 if __name__ == "__main__":
