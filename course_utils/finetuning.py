@@ -37,7 +37,8 @@ from course_utils.models import (
     BertModel,
     ModelConfig,
 )
-from course_utils.noising import IGNORE_INDEX, pad_batch
+from course_utils.noising.batching import pad_batch
+from course_utils.noising.masked_lm import IGNORE_INDEX
 from course_utils.tokenization import WordPieceTokenizer
 from course_utils.training import train
 

@@ -1,10 +1,10 @@
 """Converting the course's modules to the industry implementations they are tested against.
 
-- :func:`to_torch_multihead_attention`: our attention as ``torch.nn.MultiheadAttention``;
-- :func:`to_transformers` / :func:`from_transformers`: our
-  :class:`~course_utils.models.BertForPreTraining` to and from Hugging Face's
+- ``to_torch_multihead_attention``: our attention as ``torch.nn.MultiheadAttention``;
+- ``to_transformers`` / ``from_transformers``: our
+  ``BertForPreTraining`` to and from Hugging Face's
   (``pip install transformers``). The two compute the same function; only the
-  parameter names differ (:data:`BERT_LAYER_NAMES`).
+  parameter names differ (``BERT_LAYER_NAMES``).
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ BERT_LAYER_NAMES: dict[str, str] = {
     "ff.linear2": "output.dense",
     "norm2": "output.LayerNorm",
 }
-"""Our :class:`~course_utils.transformer.EncoderLayer` submodules -> their names
+"""Our ``EncoderLayer`` submodules -> their names
 in Hugging Face's ``BertLayer`` (post-LN, the same computation)."""
 
 _BERT_PRETRAINING_NAMES: dict[str, str] = {
-    "bert.embeddings.word_embeddings": "bert.embeddings.word_embeddings",
+    "bert.embeddings.token_embeddings": "bert.embeddings.word_embeddings",
     "bert.embeddings.position_embeddings": "bert.embeddings.position_embeddings",
     "bert.embeddings.token_type_embeddings": "bert.embeddings.token_type_embeddings",
     "bert.embeddings.LayerNorm": "bert.embeddings.LayerNorm",
@@ -100,7 +100,7 @@ def rename_parameters(
 
 
 def bert_pretraining_names(num_layers: int) -> dict[str, str]:
-    """Our :class:`~course_utils.models.BertForPreTraining` submodules -> their names
+    """Our ``BertForPreTraining`` submodules -> their names
     in ``transformers.BertForPreTraining``."""
     names = dict(_BERT_PRETRAINING_NAMES)
     for i in range(num_layers):
@@ -148,7 +148,7 @@ def bert_config_to_transformers(
 
 
 def bert_config_from_transformers(hf_config: transformers.BertConfig) -> ModelConfig:
-    """The :class:`~course_utils.models.ModelConfig` of a ``transformers.BertConfig``;
+    """The ``ModelConfig`` of a ``transformers.BertConfig``;
     a ValueError names what our BERT cannot express."""
     c = hf_config
     problems = [
@@ -194,7 +194,7 @@ def to_transformers(
             f"{type(model).__name__}"
         )
     hf_config = bert_config_to_transformers(model.config, attn_implementation)
-    weight = model.bert.embeddings.word_embeddings.weight
+    weight = model.bert.embeddings.token_embeddings.weight
     with torch.device(weight.device):
         theirs = transformers.BertForPreTraining(hf_config).to(weight.dtype)
     state = rename_parameters(model.state_dict(), bert_pretraining_names(model.config.num_layers))
@@ -204,7 +204,7 @@ def to_transformers(
 
 
 def from_transformers(hf_model: transformers.BertForPreTraining) -> BertForPreTraining:
-    """Our :class:`~course_utils.models.BertForPreTraining` holding the same weights as
+    """Our ``BertForPreTraining`` holding the same weights as
     the ``transformers.BertForPreTraining`` ``hf_model``, on its device and dtype, in the
     same train/eval mode.
 

@@ -6,7 +6,7 @@ The pieces come from their own rooms (:mod:`course_utils.noising` for the noise,
 
 >>> tok = world_tokenizer()
 >>> docs = documents_from_text("Ann lives in Rome. She is a cook.\\n\\nThe dog sleeps. It is tired.", tok)
->>> [[tok.decode([tok.vocab[i] for i in sentence]) for sentence in doc] for doc in docs]
+>>> [[tok.decode(sentence) for sentence in doc] for doc in docs]
 [['ann lives in rome .', 'she is a cook .'], ['the dog sleeps .', 'it is tired .']]
 >>> data = PretrainingData(docs, tok, max_length=16, seed=0)
 >>> batch = data.batch(4)
@@ -34,21 +34,16 @@ from course_utils.data.world import generate_corpus
 from course_utils.data.world.grammar import Document
 from course_utils.data.world.vocabulary import SPECIAL_TOKENS, world_tokenizer
 from course_utils.models import BertForPreTraining, ModelConfig, get_config
-from course_utils.noising import (
-    IGNORE_INDEX,
-    mask_tokens,
-    masked_lm_loss,
-    nsp_pairs,
-    pad_batch,
-    pair_positions,
-)
+from course_utils.noising.batching import pad_batch
+from course_utils.noising.masked_lm import IGNORE_INDEX, mask_tokens, masked_lm_loss
+from course_utils.noising.sentence_pairs import nsp_pairs, pair_positions
 from course_utils.tokenization import WordPieceTokenizer
 from course_utils.training import train
 
 OBJECTIVES = ("mlm+nsp", "mlm")
 """BERT's two objectives together, or the masked LM alone (pairs are then always contiguous)."""
 
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 """Bump when the training recipe changes in a way the sizes do not show."""
 
 Documents = list[list[list[int]]]
@@ -90,10 +85,31 @@ def world_documents(
     return documents
 
 
-def documents_from_text(text: str, tokenizer: WordPieceTokenizer) -> Documents:
+def documents_from_text(
+    text: str, tokenizer: WordPieceTokenizer | None = None, vocab_size: int = 2000
+) -> Documents:
     """Any text as documents: blank lines separate documents, ``.``, ``!`` or ``?``
     followed by a space (or a line break) end a sentence. Documents with fewer than two
-    sentences are kept (they still supply random "not next" sentences)."""
+    sentences are kept (they still supply random "not next" sentences).
+
+    Without a ``tokenizer``, a WordPiece vocabulary of at most ``vocab_size`` tokens is
+    learned from ``text`` itself: ``train_wordpiece(text, vocab_size)``, BERT's special
+    tokens first. Training is deterministic, so to get that tokenizer (``PretrainingData``
+    needs it) train it yourself and pass it in:
+
+    >>> from course_utils.tokenization import train_wordpiece
+    >>> text = "The cat sat. The dog sat.\\n\\nThe cat ran. The dog ran."
+    >>> tok = train_wordpiece(text, 60)
+    >>> docs = documents_from_text(text, tok)
+    >>> docs == documents_from_text(text, vocab_size=60)
+    True
+    >>> [tok.tokenize(sentence) for sentence in ["The cat sat.", "The dog ran."]]
+    [['the', 'cat', 'sat', '.'], ['the', 'dog', 'ran', '.']]
+    """
+    if tokenizer is None:
+        from course_utils.tokenization import train_wordpiece
+
+        tokenizer = train_wordpiece(text, vocab_size)
     documents = []
     for block in re.split(r"\n\s*\n", text):
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", block.strip()) if s]

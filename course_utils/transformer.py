@@ -1,15 +1,21 @@
 """Transformer layers and stacks: feed-forward, encoder and decoder layers.
 
-Every layer is a few *sublayers* (self-attention, cross-attention,
+Taught in notebook 03, section 1 (the layer) and section 2 (encoder, decoder,
+encoder-decoder).
+
+Every layer is a few sublayers (self-attention, cross-attention,
 feed-forward), each wrapped in a residual connection and a LayerNorm. Where
 the LayerNorm goes is the one design choice that differs between the classic
 models:
 
-* **post-LN** (original Transformer, BERT): ``x = LN(x + sublayer(x))``
-* **pre-LN** (GPT-2 and most models since): ``x = x + sublayer(LN(x))``
+    post-LN (original Transformer, BERT):     x = LN(x + sublayer(x))
+    pre-LN  (GPT-2 and most models since):    x = x + sublayer(LN(x))
 
 Pre-LN keeps an un-normalized "residual stream" running through the whole
 stack, so it needs one more LayerNorm after the last layer (``final_norm``).
+
+A layer used on its own takes its sizes as keyword arguments; a stack
+(``Encoder``, ``Decoder``) builds its layers from one ``ModelConfig``.
 
 >>> layer = EncoderLayer(d_model=8, num_heads=2, d_ff=16)
 >>> out, weights = layer(torch.randn(3, 5, 8), need_weights=True)
@@ -19,7 +25,9 @@ stack, so it needs one more LayerNorm after the last layer (``final_norm``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch  # noqa: F401  (the docstring example uses it)
 from torch import Tensor, nn
@@ -30,6 +38,9 @@ from course_utils.attention import (
     SinusoidalPositionalEncoding,
 )
 
+if TYPE_CHECKING:  # models.config imports this module, so only for the annotations
+    from course_utils.models.config import ModelConfig
+
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 """Feed-forward activations: exact GELU (BERT), GELU's tanh approximation (GPT-2), ReLU
 (original Transformer)."""
@@ -39,31 +50,9 @@ POSITIONS = ("learned", "sinusoidal")
 cosines of the original Transformer."""
 
 
-def get_activation(name: str) -> nn.Module:
-    """The activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
-    if name == "gelu":
-        return nn.GELU()  # x * Phi(x), with the exact normal CDF (erf)
-    if name == "gelu_tanh":
-        return nn.GELU(approximate="tanh")
-    if name == "relu":
-        return nn.ReLU()
-    raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
-
-
-def positional_encoding(kind: str, max_positions: int, d_model: int) -> nn.Module:
-    """A module that adds position information: ``forward(x (B, L, D)) -> x + P[:L]``.
-
-    ``kind`` is one of :data:`POSITIONS`.
-    """
-    if kind == "learned":
-        return LearnedPositionalEmbedding(max_positions, d_model)
-    if kind == "sinusoidal":
-        return SinusoidalPositionalEncoding(d_model, max_positions)
-    raise ValueError(f"unknown positions {kind!r}; allowed: {', '.join(POSITIONS)}")
-
-
 class FeedForward(nn.Module):
-    """Position-wise feed-forward network: ``linear2(dropout(act(linear1(x))))``.
+    """Taught in notebook 03, section 1. Position-wise feed-forward network:
+    ``linear2(dropout(act(linear1(x))))``.
 
     Widens each position from ``d_model`` to ``d_ff`` (usually ``4 * d_model``)
     and back; positions do not interact here.
@@ -79,19 +68,21 @@ class FeedForward(nn.Module):
         self.linear2 = nn.Linear(d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+        """``x (..., D)`` -> ``(..., D)``."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (..., D_ff) inside
 
 
 class EncoderLayer(nn.Module):
-    """Self-attention then feed-forward, each with a residual connection and a LayerNorm.
+    """Taught in notebook 03, section 1. Self-attention then feed-forward, each with a
+    residual connection and a LayerNorm.
 
     ``norm_first=False`` is post-LN (BERT), ``True`` is pre-LN (see the module
     docstring). ``dropout`` is used on the attention weights, inside the
     feed-forward network, and on each sublayer's output before the residual
-    addition (as :class:`torch.nn.TransformerEncoderLayer` does).
-    ``mask`` is a bool mask (True = may attend) or an additive float mask,
-    broadcastable to ``(batch, heads, L, L)``, e.g. from
-    :func:`course_utils.attention.padding_mask`.
+    addition (as ``torch.nn.TransformerEncoderLayer`` does). ``mask`` is a bool
+    mask (True = may attend) or an additive float mask, broadcastable to
+    ``(batch, heads, L, L)``, e.g. from ``course_utils.attention.padding_mask``.
+    ``EncoderLayer.from_config(config)`` takes the sizes from a ``ModelConfig``.
     """
 
     def __init__(
@@ -115,31 +106,41 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> EncoderLayer:
+        """A layer with the sizes and choices of ``config``."""
+        return cls(**_layer_options(config))
+
     def forward(
         self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """``x (B, L, D)`` -> ``(x, weights)``; weights ``(B, H, L, L)`` or None."""
-        post_norm = not self.norm_first
-        h = self.norm1(x) if self.norm_first else x
-        h, weights = self.self_attn(h, mask=mask, need_weights=need_weights)
-        x = add_residual(x, self.dropout(h), self.norm1 if post_norm else None)
-
-        h = self.norm2(x) if self.norm_first else x
-        x = add_residual(x, self.dropout(self.ff(h)), self.norm2 if post_norm else None)
+        attend = partial(self.self_attn, mask=mask, need_weights=need_weights)
+        if self.norm_first:  # pre-LN: x = x + sublayer(LN(x))
+            attended, weights = attend(self.norm1(x))  # (B, L, D), (B, H, L, L)
+            x = x + self.dropout(attended)
+            x = x + self.dropout(self.ff(self.norm2(x)))
+        else:  # post-LN: x = LN(x + sublayer(x))
+            attended, weights = attend(x)
+            x = self.norm1(x + self.dropout(attended))
+            x = self.norm2(x + self.dropout(self.ff(x)))
         return x, weights
 
 
 class DecoderLayer(nn.Module):
-    """Causal self-attention, optional cross-attention over ``memory``, then feed-forward.
+    """Taught in notebook 03, section 2. Causal self-attention, optional cross-attention
+    over ``memory``, then feed-forward.
 
     Each sublayer has a residual connection and a LayerNorm, pre-LN by default
     (GPT-2). Position ``i`` only ever sees positions ``0..i`` of ``x``: the
     causal mask is always applied, and ``self_mask`` (e.g. padding) is added on
     top of it. With ``cross_attention=True`` the layer also attends to the
     encoder output ``memory``, which is then required; ``memory_mask`` masks
-    its padding. Attribute names follow :class:`EncoderLayer` (``self_attn``,
+    its padding. Attribute names follow ``EncoderLayer`` (``self_attn``,
     ``norm1``, ``ff``, ``norm2``), plus ``cross_attn`` and ``norm_cross``
-    (both None without cross-attention).
+    (both None without cross-attention). ``DecoderLayer.from_config(config)``
+    takes the sizes from a ``ModelConfig``, with cross-attention in an
+    encoder-decoder model.
     """
 
     def __init__(
@@ -171,6 +172,12 @@ class DecoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> DecoderLayer:
+        """A layer with the sizes and choices of ``config``; it has cross-attention when
+        ``config.arch`` is "encoder-decoder"."""
+        return cls(**_layer_options(config), cross_attention=config.arch == "encoder-decoder")
+
     def forward(
         self,
         x: Tensor,
@@ -185,49 +192,33 @@ class DecoderLayer(nn.Module):
         for (cross weights are always None without cross-attention).
         """
         check_memory(memory, has_cross_attention=self.cross_attn is not None)
-        post_norm = not self.norm_first
-
-        h = self.norm1(x) if self.norm_first else x
-        h, self_weights = self.self_attn(
-            h, mask=self_mask, is_causal=True, need_weights=need_weights
+        attend_self = partial(
+            self.self_attn, mask=self_mask, is_causal=True, need_weights=need_weights
         )
-        x = add_residual(x, self.dropout(h), self.norm1 if post_norm else None)
-
         cross_weights = None
-        if self.cross_attn is not None and self.norm_cross is not None:
-            h = self.norm_cross(x) if self.norm_first else x
-            h, cross_weights = self.cross_attn(
-                h, memory, mask=memory_mask, need_weights=need_weights
-            )
-            x = add_residual(x, self.dropout(h), self.norm_cross if post_norm else None)
-
-        h = self.norm2(x) if self.norm_first else x
-        x = add_residual(x, self.dropout(self.ff(h)), self.norm2 if post_norm else None)
+        if self.norm_first:  # pre-LN: x = x + sublayer(LN(x))
+            attended, self_weights = attend_self(self.norm1(x))  # (B, T, D), (B, H, T, T)
+            x = x + self.dropout(attended)
+            if self.cross_attn is not None and self.norm_cross is not None:
+                attended, cross_weights = self.cross_attn(  # (B, T, D), (B, H, T, S)
+                    self.norm_cross(x), memory, mask=memory_mask, need_weights=need_weights
+                )
+                x = x + self.dropout(attended)
+            x = x + self.dropout(self.ff(self.norm2(x)))
+        else:  # post-LN: x = LN(x + sublayer(x))
+            attended, self_weights = attend_self(x)
+            x = self.norm1(x + self.dropout(attended))
+            if self.cross_attn is not None and self.norm_cross is not None:
+                attended, cross_weights = self.cross_attn(
+                    x, memory, mask=memory_mask, need_weights=need_weights
+                )
+                x = self.norm_cross(x + self.dropout(attended))
+            x = self.norm2(x + self.dropout(self.ff(x)))
         return x, self_weights, cross_weights
 
 
-def add_residual(x: Tensor, sublayer_out: Tensor, post_norm: nn.Module | None) -> Tensor:
-    """``x + sublayer_out``, then ``post_norm`` of the sum if given (post-LN)."""
-    x = x + sublayer_out
-    return x if post_norm is None else post_norm(x)
-
-
-def check_memory(memory: Tensor | None, has_cross_attention: bool) -> None:
-    """Raise a ValueError unless ``memory`` is given exactly when cross-attention exists."""
-    if has_cross_attention and memory is None:
-        raise ValueError(
-            "this decoder has cross-attention, so it needs memory (the encoder output, "
-            "shape (batch, src_len, d_model))"
-        )
-    if not has_cross_attention and memory is not None:
-        raise ValueError(
-            "memory was given but this decoder has no cross-attention "
-            "(build it with cross_attention=True)"
-        )
-
-
 class StackOutput(NamedTuple):
-    """What :class:`Encoder` and :class:`Decoder` return.
+    """What ``Encoder`` and ``Decoder`` return: ``hidden (B, L, D)``.
 
     ``attentions`` and ``cross_attentions`` hold one weight tensor per layer
     when ``need_weights=True``, else None (``cross_attentions`` is also None
@@ -240,40 +231,26 @@ class StackOutput(NamedTuple):
 
 
 class Encoder(nn.Module):
-    """``num_layers`` :class:`EncoderLayer` s, plus a final LayerNorm ``norm`` if ``final_norm``.
+    """Taught in notebook 03, section 2. ``config.num_layers`` ``EncoderLayer``s, plus a
+    final LayerNorm ``norm`` if ``config.final_norm``.
 
     Post-LN stacks (BERT) need no final norm; pre-LN stacks do.
     """
 
-    def __init__(
-        self,
-        num_layers: int,
-        d_model: int,
-        num_heads: int,
-        d_ff: int,
-        dropout: float = 0.0,
-        norm_first: bool = False,
-        activation: str = "gelu",
-        layer_norm_eps: float = 1e-5,
-        num_kv_heads: int | None = None,
-        final_norm: bool = False,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            EncoderLayer(
-                d_model, num_heads, d_ff, dropout=dropout, norm_first=norm_first,
-                activation=activation, layer_norm_eps=layer_norm_eps, num_kv_heads=num_kv_heads,
-            )
-            for _ in range(num_layers)
-        )  # fmt: skip
-        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if final_norm else None
+            EncoderLayer.from_config(config) for _ in range(config.num_layers)
+        )
+        self.norm = _final_norm(config)
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> StackOutput:
+        """``x (B, L, D)`` -> ``StackOutput``; arguments as ``EncoderLayer.forward``."""
         attentions = [] if need_weights else None
         for layer in self.layers:
-            x, weights = layer(x, mask=mask, need_weights=need_weights)
+            x, weights = layer(x, mask=mask, need_weights=need_weights)  # (B, L, D)
             if attentions is not None and weights is not None:
                 attentions.append(weights)
         if self.norm is not None:
@@ -282,37 +259,20 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``num_layers`` :class:`DecoderLayer` s, plus a final LayerNorm ``norm`` if ``final_norm``.
+    """Taught in notebook 03, section 2. ``config.decoder_layers`` ``DecoderLayer``s, plus a
+    final LayerNorm ``norm`` if ``config.final_norm`` (GPT-2's ``ln_f``).
 
-    Pre-LN by default, as in GPT-2 (whose final norm is ``ln_f``).
-    ``forward`` takes the arguments of :meth:`DecoderLayer.forward`.
+    The layers have cross-attention when ``config.arch`` is "encoder-decoder".
+    ``forward`` takes the arguments of ``DecoderLayer.forward``.
     """
 
-    def __init__(
-        self,
-        num_layers: int,
-        d_model: int,
-        num_heads: int,
-        d_ff: int,
-        dropout: float = 0.0,
-        norm_first: bool = True,
-        activation: str = "gelu",
-        layer_norm_eps: float = 1e-5,
-        cross_attention: bool = False,
-        num_kv_heads: int | None = None,
-        final_norm: bool = True,
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.cross_attention = cross_attention
+        self.cross_attention = config.arch == "encoder-decoder"
         self.layers = nn.ModuleList(
-            DecoderLayer(
-                d_model, num_heads, d_ff, dropout=dropout, norm_first=norm_first,
-                activation=activation, layer_norm_eps=layer_norm_eps,
-                cross_attention=cross_attention, num_kv_heads=num_kv_heads,
-            )
-            for _ in range(num_layers)
-        )  # fmt: skip
-        self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if final_norm else None
+            DecoderLayer.from_config(config) for _ in range(config.decoder_layers)
+        )
+        self.norm = _final_norm(config)
 
     def forward(
         self,
@@ -322,11 +282,12 @@ class Decoder(nn.Module):
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
     ) -> StackOutput:
+        """``x (B, T, D)``, ``memory (B, S, D)`` -> ``StackOutput``."""
         check_memory(memory, has_cross_attention=self.cross_attention)
         attentions = [] if need_weights else None
         cross_attentions = [] if need_weights and self.cross_attention else None
         for layer in self.layers:
-            x, self_weights, cross_weights = layer(
+            x, self_weights, cross_weights = layer(  # (B, T, D)
                 x, memory, self_mask=self_mask, memory_mask=memory_mask, need_weights=need_weights
             )
             if attentions is not None and self_weights is not None:
@@ -336,6 +297,81 @@ class Decoder(nn.Module):
         if self.norm is not None:
             x = self.norm(x)
         return StackOutput(x, attentions, cross_attentions)
+
+
+class TokenEmbedding(nn.Embedding):
+    """Taught in notebook 03, section 2. A learned vector per token id:
+    ``ids (B, L)`` -> ``(B, L, D)``.
+
+    With ``scale=True`` the vectors are multiplied by ``sqrt(d_model)``, as
+    Vaswani et al. do (``ModelConfig.scale_embeddings``). An ``nn.Embedding``
+    otherwise, so an output layer can share (tie) its ``weight``.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int, scale: bool = False) -> None:
+        super().__init__(vocab_size, d_model)
+        self.scale = math.sqrt(d_model) if scale else None
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        x = super().forward(input_ids)  # (B, L, D)
+        return x if self.scale is None else x * self.scale
+
+
+# --- building blocks, chosen by name ------------------------------------------
+
+
+def get_activation(name: str) -> nn.Module:
+    """The activation module called ``name`` (one of ``ACTIVATIONS``)."""
+    if name == "gelu":
+        return nn.GELU()  # x * Phi(x), with the exact normal CDF (erf)
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
+
+
+def positional_encoding(kind: str, max_positions: int, d_model: int) -> nn.Module:
+    """Taught in notebook 02, section 7. A module that adds position information:
+    ``forward(x (B, L, D)) -> x + P[:L]``; ``kind`` is one of ``POSITIONS``."""
+    if kind == "learned":
+        return LearnedPositionalEmbedding(max_positions, d_model)
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(d_model, max_positions)
+    raise ValueError(f"unknown positions {kind!r}; allowed: {', '.join(POSITIONS)}")
+
+
+def check_memory(memory: Tensor | None, has_cross_attention: bool) -> None:
+    """Raise a ValueError unless ``memory`` is given exactly when cross-attention exists."""
+    if has_cross_attention and memory is None:
+        raise ValueError(
+            "this decoder has cross-attention, so it needs memory (the encoder output, "
+            "shape (batch, src_len, d_model))"
+        )
+    if not has_cross_attention and memory is not None:
+        raise ValueError(
+            "memory was given but this decoder has no cross-attention "
+            "(build it with cross_attention=True, or from an arch='encoder-decoder' config)"
+        )
+
+
+def _layer_options(config: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments that ``EncoderLayer`` and ``DecoderLayer`` share, from ``config``."""
+    return {
+        "d_model": config.d_model,
+        "num_heads": config.num_heads,
+        "d_ff": config.d_ff,
+        "dropout": config.dropout,
+        "norm_first": config.norm_first,
+        "activation": config.activation,
+        "layer_norm_eps": config.layer_norm_eps,
+        "num_kv_heads": config.num_kv_heads,
+    }
+
+
+def _final_norm(config: ModelConfig) -> nn.LayerNorm | None:
+    """The LayerNorm after a stack's last layer if ``config.final_norm``, else None."""
+    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
 
 
 def init_weights(model: nn.Module, std: float = 0.02, embedding_std: float | None = None) -> None:
@@ -359,4 +395,3 @@ def init_weights(model: nn.Module, std: float = 0.02, embedding_std: float | Non
             nn.init.ones_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-

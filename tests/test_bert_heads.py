@@ -16,24 +16,26 @@ from course_utils.models import (
     BertForTokenClassification,
     BertMLMHead,
     BertModel,
-    ModelConfig,
     PreTrainingOutput,
     count_parameters,
     create_model,
     parameter_groups,
 )
 
-CONFIG = ModelConfig(
-    arch="encoder", vocab_size=100, max_positions=64, d_model=32, num_layers=2, num_heads=4,
-    d_ff=64, type_vocab_size=2, pooler=True, layer_norm_eps=1e-12,
-)  # fmt: skip
 # 1 = real token, 0 = padding
 MASK = torch.tensor([[1] * 8, [1] * 6 + [0] * 2, [1] * 3 + [0] * 5])
 
 
-def pretraining_model(seed: int = 0, **overrides) -> BertForPreTraining:
-    torch.manual_seed(seed)
-    return BertForPreTraining(dataclasses.replace(CONFIG, **overrides)).eval()
+@pytest.fixture
+def pretraining_model(bert_config):
+    """``pretraining_model(seed=0, **overrides)``: a seeded BertForPreTraining of
+    ``bert_config`` with ``overrides``, in eval mode."""
+
+    def build(seed: int = 0, **overrides) -> BertForPreTraining:
+        torch.manual_seed(seed)
+        return BertForPreTraining(dataclasses.replace(bert_config, **overrides)).eval()
+
+    return build
 
 
 def random_ids(seed: int = 0, vocab: int = 100) -> torch.Tensor:
@@ -41,13 +43,13 @@ def random_ids(seed: int = 0, vocab: int = 100) -> torch.Tensor:
 
 
 def tied(model: BertForPreTraining) -> bool:
-    return model.mlm.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    return model.mlm.decoder.weight is model.bert.embeddings.token_embeddings.weight
 
 
 # --- pretraining --------------------------------------------------------------
 
 
-def test_pretraining_output_shapes():
+def test_pretraining_output_shapes(pretraining_model):
     model = pretraining_model()
     out = model(random_ids(), torch.zeros_like(MASK), MASK, need_weights=True)
     assert isinstance(out, PreTrainingOutput)
@@ -58,7 +60,7 @@ def test_pretraining_output_shapes():
     assert model(random_ids()).attentions is None
 
 
-def test_masked_positions_score_only_those_positions():
+def test_masked_positions_score_only_those_positions(pretraining_model):
     model = pretraining_model()
     ids = random_ids()
     labels = torch.full_like(ids, -100)
@@ -78,18 +80,18 @@ def test_masked_positions_score_only_those_positions():
     "masked", [torch.ones(3, 8, dtype=torch.long), torch.ones(3, 7, dtype=torch.bool)],
     ids=["not-bool", "wrong-shape"],
 )  # fmt: skip
-def test_masked_positions_errors(masked):
+def test_masked_positions_errors(masked, pretraining_model):
     with pytest.raises(ValueError, match="masked_positions must be a bool tensor"):
         pretraining_model()(random_ids(), masked_positions=masked)
 
 
-def test_pretraining_needs_a_pooler():
+def test_pretraining_needs_a_pooler(bert_config):
     with pytest.raises(ValueError, match="pooler=True"):
-        BertForPreTraining(dataclasses.replace(CONFIG, pooler=False))
+        BertForPreTraining(dataclasses.replace(bert_config, pooler=False))
 
 
-def test_head_initialization():
-    model = BertForPreTraining(dataclasses.replace(CONFIG, vocab_size=1000, d_model=256))
+def test_head_initialization(bert_config):
+    model = BertForPreTraining(dataclasses.replace(bert_config, vocab_size=1000, d_model=256))
     assert torch.all(model.mlm.decoder.bias == 0)
     assert torch.all(model.mlm.dense.bias == 0) and torch.all(model.nsp.bias == 0)
     assert torch.all(model.mlm.norm.weight == 1) and torch.all(model.mlm.norm.bias == 0)
@@ -97,28 +99,28 @@ def test_head_initialization():
         assert abs(weight.std().item() - 0.02) < 0.004
 
 
-def test_mlm_head_alone():
-    head = BertMLMHead(CONFIG)  # untied: its own decoder weight
+def test_mlm_head_alone(bert_config):
+    head = BertMLMHead(bert_config)  # untied: its own decoder weight
     assert head(torch.randn(5, 32)).shape == (5, 100)
     with pytest.raises(ValueError, match="cannot be tied"):
-        BertMLMHead(CONFIG, word_embeddings=nn.Embedding(99, 32))
+        BertMLMHead(bert_config, token_embeddings=nn.Embedding(99, 32))
 
 
 # --- tied decoder -------------------------------------------------------------
 
 
-def test_decoder_is_tied_to_the_token_embeddings():
+def test_decoder_is_tied_to_the_token_embeddings(pretraining_model):
     model = pretraining_model()
     assert tied(model)
     assert "mlm.decoder.weight" in model.state_dict()  # listed twice, stored once
     assert count_parameters(model) == sum(p.numel() for p in set(model.parameters()))
 
 
-def test_tying_survives_load_state_dict_copies_and_conversions():
+def test_tying_survives_load_state_dict_copies_and_conversions(pretraining_model):
     model, other = pretraining_model(seed=0), pretraining_model(seed=1)
     model.load_state_dict(other.state_dict())
     assert tied(model)
-    assert torch.equal(model.mlm.decoder.weight, other.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(model.mlm.decoder.weight, other.bert.embeddings.token_embeddings.weight)
     assert tied(copy.deepcopy(model))
     model.to(torch.float64)
     assert tied(model) and model.mlm.decoder.weight.dtype == torch.float64
@@ -134,7 +136,7 @@ def test_tying_survives_load_state_dict_copies_and_conversions():
         assert tied(model.to("cuda"))
 
 
-def test_tied_weight_gets_gradients_from_both_uses():
+def test_tied_weight_gets_gradients_from_both_uses(pretraining_model):
     """The tied matrix's gradient is the sum of the embedding's and the decoder's."""
     model = pretraining_model(dropout=0.0)
     ids, labels = random_ids(), random_ids(seed=1)
@@ -144,19 +146,19 @@ def test_tied_weight_gets_gradients_from_both_uses():
         return nn.functional.cross_entropy(out.mlm_logits.flatten(0, 1), labels.flatten())
 
     loss_of(model).backward()
-    both = model.bert.embeddings.word_embeddings.weight.grad
+    both = model.bert.embeddings.token_embeddings.weight.grad
 
     untied = copy.deepcopy(model)
     untied.zero_grad()
     untied.mlm.decoder.weight = nn.Parameter(untied.mlm.decoder.weight.detach().clone())
     loss_of(untied).backward()
-    from_embedding = untied.bert.embeddings.word_embeddings.weight.grad
+    from_embedding = untied.bert.embeddings.token_embeddings.weight.grad
     from_decoder = untied.mlm.decoder.weight.grad
     assert from_embedding.abs().sum() > 0 and from_decoder.abs().sum() > 0
     torch.testing.assert_close(both, from_embedding + from_decoder)
 
 
-def test_pretraining_model_learns():
+def test_pretraining_model_learns(pretraining_model):
     """A few steps of MLM + NSP on a fixed batch lower the loss."""
     model = pretraining_model().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -179,9 +181,9 @@ def test_pretraining_model_learns():
 # --- sequence and token classification ----------------------------------------
 
 
-def test_sequence_classification_shapes_and_pairs():
+def test_sequence_classification_shapes_and_pairs(bert_config):
     torch.manual_seed(0)
-    model = BertForSequenceClassification(CONFIG, num_labels=3).eval()
+    model = BertForSequenceClassification(bert_config, num_labels=3).eval()
     ids = random_ids()
     logits = model(ids, attention_mask=MASK)
     assert logits.shape == (3, 3)
@@ -189,22 +191,22 @@ def test_sequence_classification_shapes_and_pairs():
     assert not torch.allclose(model(ids, segments, MASK), logits)
 
 
-def test_sequence_classification_reads_pooled_or_first_token():
+def test_sequence_classification_reads_pooled_or_first_token(bert_config):
     torch.manual_seed(0)
-    with_pooler = BertForSequenceClassification(CONFIG, num_labels=2).eval()
+    with_pooler = BertForSequenceClassification(bert_config, num_labels=2).eval()
     out = with_pooler.bert(random_ids())
     torch.testing.assert_close(with_pooler(random_ids()), with_pooler.classifier(out.pooled))
 
     without = BertForSequenceClassification(
-        dataclasses.replace(CONFIG, pooler=False), num_labels=2
+        dataclasses.replace(bert_config, pooler=False), num_labels=2
     ).eval()
     hidden = without.bert(random_ids()).hidden
     torch.testing.assert_close(without(random_ids()), without.classifier(hidden[:, 0]))
 
 
-def test_token_classification_shapes_and_padding():
+def test_token_classification_shapes_and_padding(bert_config):
     torch.manual_seed(0)
-    model = BertForTokenClassification(CONFIG, num_labels=5).eval()
+    model = BertForTokenClassification(bert_config, num_labels=5).eval()
     ids = random_ids()
     logits = model(ids, attention_mask=MASK)
     assert logits.shape == (3, 8, 5)
@@ -214,7 +216,7 @@ def test_token_classification_shapes_and_padding():
 
 
 @pytest.mark.parametrize("cls", [BertForSequenceClassification, BertForTokenClassification])
-def test_from_pretrained_body_copies_the_body(cls):
+def test_from_pretrained_body_copies_the_body(cls, pretraining_model):
     pretrained = pretraining_model()
     before = copy.deepcopy(pretrained.state_dict())
     model = cls.from_pretrained_body(pretrained.bert, num_labels=4)
@@ -234,18 +236,18 @@ def test_from_pretrained_body_copies_the_body(cls):
     )
 
 
-def test_classifier_shares_a_given_body():
-    bert = BertModel(CONFIG)
+def test_classifier_shares_a_given_body(bert_config):
+    bert = BertModel(bert_config)
     assert BertForSequenceClassification(bert, num_labels=2).bert is bert
 
 
 @pytest.mark.parametrize("num_labels", [0, -1, 2.0, True])
-def test_num_labels_errors(num_labels):
+def test_num_labels_errors(num_labels, bert_config):
     with pytest.raises(ValueError, match="num_labels must be a positive int"):
-        BertForSequenceClassification(CONFIG, num_labels=num_labels)
+        BertForSequenceClassification(bert_config, num_labels=num_labels)
 
 
-def test_classifier_body_errors():
+def test_classifier_body_errors(pretraining_model):
     with pytest.raises(ValueError, match="a ModelConfig or a BertModel"):
         BertForTokenClassification(pretraining_model(), num_labels=2)  # the whole model
     with pytest.raises(ValueError, match="needs a BertModel"):

@@ -1,5 +1,6 @@
 """The checkers of notebooks 02 and 03 accept right answers and explain wrong ones."""
 
+import copy
 import math
 import re
 
@@ -21,6 +22,7 @@ from course_utils.checks.transformer import (
     check_post_ln_layer,
     check_pre_ln_layer,
 )
+from course_utils.transformer import EncoderLayer
 
 
 def _own_attention(q, k, v, mask=None):
@@ -189,12 +191,22 @@ def test_a_layer_that_calls_itself_fails_the_visible_checks():
     def calls_the_layer(layer, x):
         return layer(x)[0]
 
-    for checker in (check_post_ln_layer, check_pre_ln_layer):
+    def calls_it_wired_the_asked_way(layer, x, norm_first):
+        layer = copy.deepcopy(layer)
+        layer.norm_first = norm_first
+        return layer(x)[0]
+
+    for checker, norm_first in ((check_post_ln_layer, False), (check_pre_ln_layer, True)):
         with pytest.raises(AssertionError):
             checker(calls_the_layer)
+        # Even with the right wiring, the package's forward refuses to run during the check.
+        with pytest.raises(NotYourOwnWork, match="write it yourself"):
+            checker(lambda layer, x: calls_it_wired_the_asked_way(layer, x, norm_first))
+    x = torch.randn(1, 2, 8)
+    assert calls_the_layer(EncoderLayer(8, 2, 16), x).shape == x.shape  # restored afterwards
 
 
-def test_a_layer_that_calls_itself_fails_even_without_add_residual_disabled():
+def test_a_layer_that_calls_itself_fails_even_without_forward_disabled():
     # The layers are mostly built the other way, so layer(x) is simply the wrong answer.
     from course_utils.checks import transformer
 

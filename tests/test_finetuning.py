@@ -8,7 +8,6 @@ import torch
 
 from course_utils.config import get_scale
 from course_utils.data.world import load_task
-from course_utils.data.world.vocabulary import world_tokenizer
 from course_utils.finetuning import (
     LABELS,
     TaskData,
@@ -30,11 +29,6 @@ from course_utils.finetuning import (
 from course_utils.models import BertForSequenceClassification, BertForTokenClassification, BertModel
 from course_utils.noising import IGNORE_INDEX
 from course_utils.pretraining import tiny_bert_config
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return world_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +155,7 @@ def test_initial_bodies(config):
     for name, value in embeddings.state_dict().items():
         source = pretrained if name.startswith("embeddings.") else scratch  # same random layers as scratch
         assert torch.equal(value, source.state_dict()[name]), name
-    assert not torch.equal(scratch.embeddings.word_embeddings.weight, pretrained.embeddings.word_embeddings.weight)
+    assert not torch.equal(scratch.embeddings.token_embeddings.weight, pretrained.embeddings.token_embeddings.weight)
     with pytest.raises(ValueError, match="allowed: pretrained, embeddings, scratch"):
         initial_body("frozen", pretrained)
 

@@ -18,38 +18,27 @@ from course_utils.interop import (
     rename_parameters,
     to_transformers,
 )
-from course_utils.models import BertForPreTraining, ModelConfig
+from course_utils.models import BertForPreTraining
 
 transformers = pytest.importorskip("transformers")
 
-CONFIG = ModelConfig(
-    arch="encoder", vocab_size=100, max_positions=64, d_model=32, num_layers=2, num_heads=4,
-    d_ff=64, type_vocab_size=2, pooler=True, layer_norm_eps=1e-12,
-)  # fmt: skip
 ATOL = 1e-5
 # 1 = real token, 0 = padding; the second and third sequences are padded.
 MASK = torch.tensor([[1] * 9, [1] * 6 + [0] * 3, [1] * 2 + [0] * 7])
 REAL = MASK.bool()
 
 
-def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Random values in every parameter (LayerNorms and biases included), so parity is not
-    helped by the initialization's ones and zeros."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-    return model
-
-
-def ours_random(seed: int = 0) -> BertForPreTraining:
-    return randomize_(BertForPreTraining(CONFIG), seed).eval()  # type: ignore[return-value]
+@pytest.fixture
+def ours_random(bert_config, randomize):
+    """``ours_random(seed=0)``: our BertForPreTraining of ``bert_config`` with random
+    parameters, in eval mode."""
+    return lambda seed=0: randomize(BertForPreTraining(bert_config), seed).eval()
 
 
 def batch(seed: int = 1) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {
-        "input_ids": torch.randint(0, CONFIG.vocab_size, MASK.shape, generator=gen),
+        "input_ids": torch.randint(0, 100, MASK.shape, generator=gen),  # bert_config's vocab
         "token_type_ids": (torch.arange(9) >= 4).long().expand(3, 9),  # sentence A, then B
         "attention_mask": MASK,
     }
@@ -69,7 +58,7 @@ def assert_same_outputs(ours: BertForPreTraining, theirs: nn.Module) -> None:
     )
 
 
-def test_ours_to_transformers_gives_the_same_logits():
+def test_ours_to_transformers_gives_the_same_logits(ours_random):
     ours = ours_random()
     theirs = to_transformers(ours)
     assert isinstance(theirs, transformers.BertForPreTraining)
@@ -78,18 +67,18 @@ def test_ours_to_transformers_gives_the_same_logits():
     assert_same_outputs(ours, theirs)
 
 
-def test_transformers_to_ours_gives_the_same_logits():
+def test_transformers_to_ours_gives_the_same_logits(bert_config, randomize):
     torch.manual_seed(0)
-    theirs = transformers.BertForPreTraining(bert_config_to_transformers(CONFIG))
-    randomize_(theirs, seed=3).eval()
+    theirs = transformers.BertForPreTraining(bert_config_to_transformers(bert_config))
+    randomize(theirs, seed=3).eval()
     ours = from_transformers(theirs)
-    assert ours.config == CONFIG
+    assert ours.config == bert_config
     assert not ours.training
-    assert ours.mlm.decoder.weight is ours.bert.embeddings.word_embeddings.weight
+    assert ours.mlm.decoder.weight is ours.bert.embeddings.token_embeddings.weight
     assert_same_outputs(ours, theirs)
 
 
-def test_round_trip_gives_identical_state_dicts():
+def test_round_trip_gives_identical_state_dicts(ours_random):
     ours = ours_random()
     back = from_transformers(to_transformers(ours))
     assert back.config == ours.config
@@ -99,21 +88,21 @@ def test_round_trip_gives_identical_state_dicts():
         assert torch.equal(value, expected[key]), key
 
 
-def test_attention_weights_match_eager_attention():
+def test_attention_weights_match_eager_attention(ours_random, bert_config):
     ours = ours_random()
     theirs = to_transformers(ours, attn_implementation="eager")
     inputs = batch()
     with torch.no_grad():
         got = ours(**inputs, need_weights=True).attentions
         expected = theirs(**inputs, output_attentions=True).attentions
-    assert len(got) == len(expected) == CONFIG.num_layers
-    rows = REAL[:, None, :, None].expand(-1, CONFIG.num_heads, -1, 9)  # real queries
+    assert len(got) == len(expected) == bert_config.num_layers
+    rows = REAL[:, None, :, None].expand(-1, bert_config.num_heads, -1, 9)  # real queries
     for g, e in zip(got, expected):
         torch.testing.assert_close(g[rows], e[rows], atol=ATOL, rtol=0)
         assert torch.all(g[~REAL[:, None, None, :].expand_as(g)] == 0)  # no weight on padding
 
 
-def test_masked_positions_match_transformers_logits_there():
+def test_masked_positions_match_transformers_logits_there(ours_random, bert_config):
     ours = ours_random()
     theirs = to_transformers(ours)
     inputs = batch()
@@ -122,12 +111,12 @@ def test_masked_positions_match_transformers_logits_there():
         got = ours(**inputs, masked_positions=masked).mlm_logits
         full = ours(**inputs).mlm_logits
         expected = theirs(**inputs).prediction_logits
-    assert got.shape == (int(masked.sum()), CONFIG.vocab_size)
+    assert got.shape == (int(masked.sum()), bert_config.vocab_size)
     torch.testing.assert_close(got, full[masked], atol=1e-6, rtol=0)
     torch.testing.assert_close(got, expected[masked], atol=ATOL, rtol=1e-5)
 
 
-def test_gradients_match_transformers():
+def test_gradients_match_transformers(ours_random, bert_config):
     """One MLM + NSP loss, backward: every parameter gets the same gradient in both."""
     ours = ours_random()
     theirs = to_transformers(ours)
@@ -144,7 +133,7 @@ def test_gradients_match_transformers():
     hf_out = theirs(**inputs)
     loss_of(hf_out.prediction_logits, hf_out.seq_relationship_logits).backward()
 
-    names = bert_pretraining_names(CONFIG.num_layers)
+    names = bert_pretraining_names(bert_config.num_layers)
     our_grads = {name: p.grad for name, p in ours.named_parameters()}
     # Both models list each tied tensor once; remove_duplicate=False lists HF's under every name.
     their_grads = {name: p.grad for name, p in theirs.named_parameters(remove_duplicate=False)}
@@ -152,7 +141,7 @@ def test_gradients_match_transformers():
         torch.testing.assert_close(grad, their_grads[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_conversion_keeps_dtype_and_training_mode():
+def test_conversion_keeps_dtype_and_training_mode(ours_random):
     ours = ours_random().double().train()
     theirs = to_transformers(ours)
     assert theirs.training and theirs.cls.seq_relationship.weight.dtype == torch.float64
@@ -160,8 +149,8 @@ def test_conversion_keeps_dtype_and_training_mode():
     assert back.training and back.nsp.weight.dtype == torch.float64
 
 
-def test_config_mapping():
-    ours = dataclasses.replace(CONFIG, activation="gelu_tanh", dropout=0.1)
+def test_config_mapping(bert_config):
+    ours = dataclasses.replace(bert_config, activation="gelu_tanh", dropout=0.1)
     hf = bert_config_to_transformers(ours)
     assert (hf.vocab_size, hf.hidden_size, hf.num_hidden_layers, hf.num_attention_heads) == (
         100, 32, 2, 4,
@@ -187,13 +176,13 @@ def test_config_mapping():
         ({"type_vocab_size": 0}, "type_vocab_size=0"),
     ],
 )
-def test_configs_hugging_face_cannot_express(overrides, message):
+def test_configs_hugging_face_cannot_express(overrides, message, bert_config):
     with pytest.raises(ValueError, match=f"Hugging Face BERT cannot express .*{message}"):
-        bert_config_to_transformers(dataclasses.replace(CONFIG, **overrides))
+        bert_config_to_transformers(dataclasses.replace(bert_config, **overrides))
 
 
-def test_grouped_query_config_with_all_heads_is_fine():
-    config = bert_config_to_transformers(dataclasses.replace(CONFIG, num_kv_heads=4))
+def test_grouped_query_config_with_all_heads_is_fine(bert_config):
+    config = bert_config_to_transformers(dataclasses.replace(bert_config, num_kv_heads=4))
     assert config.num_attention_heads == 4
 
 
@@ -205,15 +194,15 @@ def test_grouped_query_config_with_all_heads_is_fine():
         ({"tie_word_embeddings": False}, "tie_word_embeddings=False"),
     ],
 )
-def test_configs_we_cannot_express(changes, message):
-    hf = bert_config_to_transformers(CONFIG)
+def test_configs_we_cannot_express(changes, message, bert_config):
+    hf = bert_config_to_transformers(bert_config)
     for key, value in changes.items():
         setattr(hf, key, value)
     with pytest.raises(ValueError, match=f"our BERT cannot express .*{message}"):
         bert_config_from_transformers(hf)
 
 
-def test_only_pretraining_models_are_converted():
+def test_only_pretraining_models_are_converted(ours_random):
     with pytest.raises(ValueError, match="converts a course_utils BertForPreTraining; got BertModel"):
         to_transformers(ours_random().bert)
     theirs = to_transformers(ours_random())
@@ -226,7 +215,7 @@ def test_rename_parameters_names_unknown_keys():
         rename_parameters({"mystery.weight": torch.zeros(1)}, {"norm1": "LayerNorm"})
 
 
-def test_missing_transformers_says_how_to_install(monkeypatch):
+def test_missing_transformers_says_how_to_install(monkeypatch, ours_random):
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     with pytest.raises(ImportError, match="pip install transformers"):
         to_transformers(ours_random())

@@ -99,14 +99,14 @@ def test_bert_base_groups():
 
 def test_gpt2_groups_and_tied_head():
     model = on_meta("gpt2-small")
-    assert model.lm_head.weight is model.wte.weight
+    assert model.lm_head.weight is model.token_embeddings.weight
     groups = parameter_groups(model)
     assert groups["embeddings"] == 50257 * 768 + 1024 * 768
     assert groups["pooler / head"] == 0  # the tied head is the embedding matrix
     assert groups["layer norm"] == (2 * 12 + 1) * 2 * 768  # two per layer plus ln_f
 
     untied = on_meta("gpt2-small", tie_embeddings=False)
-    assert untied.lm_head.weight is not untied.wte.weight
+    assert untied.lm_head.weight is not untied.token_embeddings.weight
     assert count_parameters(untied) == PUBLISHED_COUNTS["gpt2-small"] + 50257 * 768
     assert parameter_groups(untied)["pooler / head"] == 50257 * 768
 
@@ -114,7 +114,7 @@ def test_gpt2_groups_and_tied_head():
 def test_trainable_only():
     model = create_model("bert-tiny", vocab_size=50)
     total = count_parameters(model)
-    model.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.embeddings.token_embeddings.weight.requires_grad_(False)
     assert count_parameters(model) == total
     assert count_parameters(model, trainable_only=True) == total - 50 * model.config.d_model
 

@@ -129,8 +129,8 @@ def test_gpt_shapes_and_tied_head():
     assert out.logits.shape == (2, 5, VOCAB)
     assert out.hidden.shape == (2, 5, config.d_model)
     assert len(out.attentions) == config.num_layers
-    assert model.lm_head.weight is model.wte.weight
-    torch.testing.assert_close(out.logits, out.hidden @ model.wte.weight.T)
+    assert model.lm_head.weight is model.token_embeddings.weight
+    torch.testing.assert_close(out.logits, out.hidden @ model.token_embeddings.weight.T)
 
 
 def test_gpt_is_causal():
@@ -220,7 +220,7 @@ def test_transformer_base_architecture_runs_small(norm_first):
         "transformer-base", d_model=32, num_heads=4, d_ff=64, num_layers=2, max_positions=16,
         norm_first=norm_first, final_norm=norm_first,
     )  # fmt: skip
-    assert model.scale == pytest.approx(32**0.5)
+    assert model.token_embeddings.scale == pytest.approx(32**0.5)
     logits = model(random_ids(2, 7), random_ids(2, 5, seed=1)).logits
     assert logits.shape == (2, 5, VOCAB) and torch.isfinite(logits).all()
 
@@ -292,5 +292,4 @@ def test_tied_lm_head_survives_the_meta_device(name):
     with torch.device("meta"):
         model = create_model(name, vocab_size=50)
     model = model.to_empty(device="cpu")
-    embeddings = model.wte if name == "gpt-tiny" else model.token_embeddings
-    assert model.lm_head.weight is embeddings.weight
+    assert model.lm_head.weight is model.token_embeddings.weight

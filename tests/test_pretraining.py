@@ -10,7 +10,6 @@ from course_utils.data.world import TASK_NAMES, all_probes, load_task
 from course_utils.data.world.vocabulary import (
     SPECIAL_TOKENS,
     read_vocabulary,
-    world_tokenizer,
     world_vocabulary,
 )
 from course_utils.noising import IGNORE_INDEX, IS_NEXT, NOT_NEXT
@@ -23,11 +22,6 @@ from course_utils.pretraining import (
     world_documents,
 )
 from course_utils.models import BertForPreTraining
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return world_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +70,7 @@ def test_world_documents_encode_each_sentence_text(tok):
 def test_documents_from_text(tok):
     docs = documents_from_text("Ann is a cook! Is she happy?\n\n\nThe dog sleeps.", tok)
     assert [len(d) for d in docs] == [2, 1]
-    assert tok.decode([tok.vocab[i] for i in docs[0][1]]) == "is she happy ?"
+    assert tok.decode(docs[0][1]) == "is she happy ?"
 
 
 @pytest.mark.parametrize("objective", ["mlm+nsp", "mlm"])
@@ -152,7 +146,7 @@ def test_pretrained_bert_trains_once_then_loads(tmp_path, monkeypatch, capsys):
     assert history_again == history
     for (name, p), q in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(p, q), name
-    assert again.mlm.decoder.weight is again.bert.embeddings.word_embeddings.weight
+    assert again.mlm.decoder.weight is again.bert.embeddings.token_embeddings.weight
     assert len(list(tmp_path.glob("checkpoints/bert-mlm-smoke-*.pt"))) == 1
 
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from course_utils.attention import padding_mask
 from course_utils.interop import BERT_LAYER_NAMES, rename_parameters
+from course_utils.models import ModelConfig
 from course_utils.transformer import (
     ACTIVATIONS,
     Decoder,
@@ -21,16 +22,13 @@ from course_utils.transformer import (
 
 D_MODEL, HEADS, D_FF = 32, 4, 64
 ATOL = 1e-5
+STD = 0.3  # of the random parameters (the randomize fixture)
 
 
-def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Fill every parameter (LayerNorms included) with random values, so parity tests see
-    non-trivial norms and biases."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-    return module
+def stack_config(arch: str = "encoder", **overrides) -> ModelConfig:
+    """The layers' sizes as the ModelConfig a stack is built from."""
+    sizes = dict(vocab_size=50, max_positions=16, d_model=D_MODEL, num_heads=HEADS, d_ff=D_FF)
+    return ModelConfig(arch=arch, **{"num_layers": 2, **sizes, **overrides})
 
 
 def inputs(batch: int = 3, length: int = 7, seed: int = 1) -> torch.Tensor:
@@ -105,8 +103,8 @@ def hf_bert_layer_from(ours: EncoderLayer) -> nn.Module:
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["no-mask", "padding-mask"])
-def test_post_ln_encoder_layer_matches_bert_layer(padded):
-    ours = randomize_(EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=False, layer_norm_eps=1e-12))
+def test_post_ln_encoder_layer_matches_bert_layer(padded, randomize):
+    ours = randomize(EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=False, layer_norm_eps=1e-12), std=STD)
     theirs = hf_bert_layer_from(ours.eval())
     x = inputs()
     # transformers 5.x: BertLayer takes the already-expanded mask that BertModel builds; for
@@ -150,8 +148,8 @@ def hf_gpt2_block_from(ours: DecoderLayer) -> nn.Module:
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["no-mask", "padding-mask"])
-def test_pre_ln_decoder_layer_matches_gpt2_block(padded):
-    ours = randomize_(DecoderLayer(D_MODEL, HEADS, D_FF, norm_first=True, activation="gelu_tanh"))
+def test_pre_ln_decoder_layer_matches_gpt2_block(padded, randomize):
+    ours = randomize(DecoderLayer(D_MODEL, HEADS, D_FF, norm_first=True, activation="gelu_tanh"), std=STD)
     theirs = hf_gpt2_block_from(ours.eval())
     x = inputs()
     # With eager attention GPT2Block adds no causal mask of its own: GPT2Model builds it.
@@ -173,10 +171,10 @@ def test_pre_ln_decoder_layer_matches_gpt2_block(padded):
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("padded", [False, True], ids=["no-mask", "padding-mask"])
-def test_encoder_layer_matches_torch(norm_first, activation, padded):
-    ours = randomize_(
+def test_encoder_layer_matches_torch(norm_first, activation, padded, randomize):
+    ours = randomize(
         EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=norm_first, activation=activation)
-    ).eval()
+    , std=STD).eval()
     theirs = nn.TransformerEncoderLayer(
         D_MODEL, HEADS, D_FF, dropout=0.0, activation=activation, batch_first=True,
         norm_first=norm_first,
@@ -209,8 +207,8 @@ def test_encoder_layer_matches_torch(norm_first, activation, padded):
 # --- pre-LN vs post-LN ------------------------------------------------------
 
 
-def test_pre_ln_and_post_ln_differ_with_the_same_weights():
-    post = randomize_(EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=False)).eval()
+def test_pre_ln_and_post_ln_differ_with_the_same_weights(randomize):
+    post = randomize(EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=False), std=STD).eval()
     pre = EncoderLayer(D_MODEL, HEADS, D_FF, norm_first=True).eval()
     pre.load_state_dict(post.state_dict())  # same parameters, only the LayerNorm placement differs
     x = inputs()
@@ -228,7 +226,7 @@ def test_pre_ln_and_post_ln_differ_with_the_same_weights():
 def test_both_norm_placements_train(norm_first):
     """A toy task that needs attention: output the mean over the sequence at every position."""
     torch.manual_seed(0)
-    encoder = Encoder(2, D_MODEL, HEADS, D_FF, norm_first=norm_first, final_norm=norm_first)
+    encoder = Encoder(stack_config(norm_first=norm_first, final_norm=norm_first))
     readout = nn.Linear(D_MODEL, D_MODEL)
     params = [*encoder.parameters(), *readout.parameters()]
     optimizer = torch.optim.Adam(params, lr=3e-3)
@@ -249,8 +247,8 @@ def test_both_norm_placements_train(norm_first):
 
 
 @pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])
-def test_decoder_layer_is_causal(norm_first):
-    layer = randomize_(DecoderLayer(D_MODEL, HEADS, D_FF, norm_first=norm_first)).eval()
+def test_decoder_layer_is_causal(norm_first, randomize):
+    layer = randomize(DecoderLayer(D_MODEL, HEADS, D_FF, norm_first=norm_first), std=STD).eval()
     x = inputs()
     changed = x.clone()
     changed[:, 4:] = torch.randn_like(changed[:, 4:])
@@ -262,8 +260,8 @@ def test_decoder_layer_is_causal(norm_first):
     assert weights is not None and torch.all(weights.triu(1) == 0)  # nothing above the diagonal
 
 
-def test_decoder_layer_weights_path_matches_fused_path():
-    layer = randomize_(DecoderLayer(D_MODEL, HEADS, D_FF, cross_attention=True)).eval()
+def test_decoder_layer_weights_path_matches_fused_path(randomize):
+    layer = randomize(DecoderLayer(D_MODEL, HEADS, D_FF, cross_attention=True), std=STD).eval()
     x, memory = inputs(length=5), inputs(length=7, seed=2)
     self_mask, memory_mask = padding_mask(ATTENTION_MASK[:, :5]), padding_mask(ATTENTION_MASK)
     fused, none_self, none_cross = layer(x, memory, self_mask, memory_mask)
@@ -277,8 +275,8 @@ def test_decoder_layer_weights_path_matches_fused_path():
     assert torch.all(cross_weights[2, :, :, 2:] == 0)  # padded memory gets no attention
 
 
-def test_cross_attention_reads_memory():
-    layer = randomize_(DecoderLayer(D_MODEL, HEADS, D_FF, cross_attention=True)).eval()
+def test_cross_attention_reads_memory(randomize):
+    layer = randomize(DecoderLayer(D_MODEL, HEADS, D_FF, cross_attention=True), std=STD).eval()
     x, memory = inputs(length=5), inputs(length=7, seed=2)
     out, _, _ = layer(x, memory)
     out_other, _, _ = layer(x, memory + 1.0)
@@ -297,7 +295,7 @@ def test_decoder_memory_errors():
     with pytest.raises(ValueError, match="no cross-attention"):
         without(x, memory=x)
     with pytest.raises(ValueError, match="needs memory"):
-        Decoder(2, D_MODEL, HEADS, D_FF, cross_attention=True)(x)
+        Decoder(stack_config("encoder-decoder"))(x)
 
 
 def test_grouped_query_attention_is_passed_through():
@@ -311,7 +309,7 @@ def test_grouped_query_attention_is_passed_through():
 
 
 def test_encoder_stack_outputs():
-    encoder = Encoder(3, D_MODEL, HEADS, D_FF)
+    encoder = Encoder(stack_config(num_layers=3))
     assert len(encoder.layers) == 3 and encoder.norm is None
     out = encoder(inputs(), mask=padding_mask(ATTENTION_MASK), need_weights=True)
     assert isinstance(out, StackOutput)
@@ -319,22 +317,49 @@ def test_encoder_stack_outputs():
     assert len(out.attentions) == 3 and out.attentions[0].shape == (3, HEADS, 7, 7)
     assert out.cross_attentions is None
     assert encoder(inputs()).attentions is None
-    assert isinstance(Encoder(1, D_MODEL, HEADS, D_FF, final_norm=True).norm, nn.LayerNorm)
+    assert isinstance(Encoder(stack_config(num_layers=1, final_norm=True)).norm, nn.LayerNorm)
 
 
 def test_decoder_stack_outputs():
-    decoder = Decoder(2, D_MODEL, HEADS, D_FF, cross_attention=True)
-    assert isinstance(decoder.norm, nn.LayerNorm)  # pre-LN with a final norm by default
+    decoder = Decoder(stack_config("encoder-decoder", norm_first=True, final_norm=True))
+    assert isinstance(decoder.norm, nn.LayerNorm)
     out = decoder(inputs(length=5), memory=inputs(), need_weights=True)
     assert out.hidden.shape == (3, 5, D_MODEL)
     assert [w.shape for w in out.attentions] == [(3, HEADS, 5, 5)] * 2
     assert [w.shape for w in out.cross_attentions] == [(3, HEADS, 5, 7)] * 2
-    plain = Decoder(2, D_MODEL, HEADS, D_FF, final_norm=False)
+    plain = Decoder(stack_config("decoder", norm_first=True))
     assert plain.norm is None
     assert plain(inputs(), need_weights=True).cross_attentions is None
 
 
 def test_final_norm_normalizes_the_stack_output():
-    encoder = Encoder(2, D_MODEL, HEADS, D_FF, norm_first=True, final_norm=True)
+    encoder = Encoder(stack_config(norm_first=True, final_norm=True))
     hidden = encoder(inputs()).hidden  # LayerNorm with weight 1 and bias 0 at init
     torch.testing.assert_close(hidden.mean(-1), torch.zeros(3, 7), atol=1e-5, rtol=0)
+
+
+def test_stacks_build_their_layers_from_the_config():
+    config = stack_config(
+        "encoder-decoder", num_layers=3, num_decoder_layers=2, dropout=0.1, norm_first=True,
+        activation="relu", layer_norm_eps=1e-6, num_kv_heads=2,
+    )  # fmt: skip
+    encoder, decoder = Encoder(config), Decoder(config)
+    assert (len(encoder.layers), len(decoder.layers)) == (3, 2)
+    for layer in [*encoder.layers, *decoder.layers]:
+        assert layer.norm_first and layer.norm1.eps == 1e-6 and layer.dropout.p == 0.1
+        assert layer.self_attn.num_kv_heads == 2 and layer.self_attn.dropout == 0.1
+        assert isinstance(layer.ff.activation, nn.ReLU) and layer.ff.linear1.out_features == D_FF
+    assert all(layer.cross_attn is not None for layer in decoder.layers)  # an encoder-decoder's
+    assert all(layer.cross_attn is None for layer in Decoder(stack_config("decoder")).layers)
+    # A layer from the config equals the one from keyword arguments, parameter for parameter.
+    torch.manual_seed(0)
+    from_config = DecoderLayer.from_config(config)
+    torch.manual_seed(0)
+    by_hand = DecoderLayer(
+        D_MODEL, HEADS, D_FF, dropout=0.1, norm_first=True, activation="relu",
+        layer_norm_eps=1e-6, cross_attention=True, num_kv_heads=2,
+    )  # fmt: skip
+    assert str(from_config) == str(by_hand)
+    for (name, a), (_, b) in zip(from_config.state_dict().items(), by_hand.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert str(EncoderLayer.from_config(config)) == str(encoder.layers[0])

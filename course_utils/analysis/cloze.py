@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from course_utils.models import BertForPreTraining
-from course_utils.noising import pad_batch
+from course_utils.noising.batching import pad_batch
 from course_utils.tokenization import WordPieceTokenizer
 
 MASK = "[MASK]"

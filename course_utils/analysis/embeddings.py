@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from course_utils.models import BertModel
-from course_utils.noising import pad_batch
+from course_utils.noising.batching import pad_batch
 from course_utils.tokenization import WordPieceTokenizer
 
 

@@ -1,9 +1,9 @@
 """Attention from scratch: the functional core, multi-head attention, positions.
 
-- :mod:`.functional`: scaled dot-product attention (explicit and fused), masks,
+- ``.functional``: scaled dot-product attention (explicit and fused), masks,
   splitting into heads
-- :mod:`.multihead`: :class:`MultiHeadAttention`, with GQA and MQA
-- :mod:`.positions`: sinusoidal, learned, relative (Shaw et al.) and rotary (RoPE)
+- ``.multihead``: ``MultiHeadAttention``, with GQA and MQA
+- ``.positions``: sinusoidal, learned, relative (Shaw et al.) and rotary (RoPE)
   position encodings
 
 Masks are bool with ``True`` = may attend (as in

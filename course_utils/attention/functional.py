@@ -1,6 +1,8 @@
-"""Scaled dot-product attention, its masks, and splitting a width into heads.
+"""Scaled dot-product attention, splitting a width into heads, and masks.
 
-Attention of queries ``q`` over keys ``k`` and values ``v``::
+Taught in notebook 02: the formula in sections 1 to 3, the causal mask in
+section 4, heads in section 5. Attention of queries ``q`` over keys ``k`` and
+values ``v``::
 
     weights = softmax(q @ k.T * scale + bias)      # (..., L, S), rows sum to 1
     output  = weights @ v                          # (..., L, dv)
@@ -8,19 +10,19 @@ Attention of queries ``q`` over keys ``k`` and values ``v``::
 with ``scale = 1 / sqrt(d_k)`` by default. ``L`` is the number of queries,
 ``S`` the number of keys.
 
-**Masks.** A *bool* mask says, for each (query, key) pair, whether the query
-may attend to the key: ``True`` = may attend, as in
-:func:`torch.nn.functional.scaled_dot_product_attention`. (Careful:
-:class:`torch.nn.MultiheadAttention` uses the opposite convention, ``True`` =
-blocked, for both its ``attn_mask`` and its ``key_padding_mask``.) A *float*
-mask is an additive bias: ``0`` where allowed, ``-inf`` where blocked; it may
-also hold other values, for example a learned position bias.
+Masks. A bool mask says, for each (query, key) pair, whether the query may
+attend to the key: True = may attend, as in
+``torch.nn.functional.scaled_dot_product_attention``. (Careful:
+``torch.nn.MultiheadAttention`` uses the opposite convention, True = blocked,
+for both its ``attn_mask`` and its ``key_padding_mask``.) A float mask is an
+additive bias: 0 where allowed, -inf where blocked; it may also hold other
+values, for example a learned position bias.
 
-**Rows with no key left.** If a mask blocks *every* key for some query, the
-softmax would compute 0/0 = NaN. Here such a row gets weights of zero and an
-output of zero, in both :func:`scaled_dot_product_attention` and
-:func:`fused_attention`, and no NaN reaches the gradients either. (Recent
-PyTorch versions do the same inside their own SDPA.)
+Rows with no key left. If a mask blocks every key for some query, the softmax
+would compute 0/0 = NaN. Here such a row gets weights of zero and an output of
+zero, in both ``scaled_dot_product_attention`` and ``fused_attention``, and no
+NaN reaches the gradients either. (Recent PyTorch versions do the same inside
+their own SDPA.)
 
 >>> causal_mask(3)
 tensor([[ True, False, False],
@@ -41,12 +43,153 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # ---------------------------------------------------------------------------
+# Attention
+# ---------------------------------------------------------------------------
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Taught in notebook 02, sections 1 to 3. Attention written out step by step;
+    returns ``(output, weights)``.
+
+    Shapes: ``query (..., L, d)``, ``key (..., S, d)``, ``value (..., S, dv)``
+    give ``output (..., L, dv)`` and ``weights (..., L, S)``. ``mask`` is a
+    bool mask (True = may attend) or a float bias, broadcastable to
+    ``(..., L, S)``. ``scale`` defaults to ``1 / sqrt(d)``.
+
+    With ``dropout_p > 0`` each weight is dropped with probability
+    ``dropout_p`` and the rest are scaled by ``1 / (1 - dropout_p)``
+    (pass a ``generator`` for reproducible draws). The returned weights are
+    the ones applied, so ``output == weights @ value`` always holds. Like
+    ``torch.nn.functional.dropout`` with ``training=True``, dropout is
+    applied whenever ``dropout_p > 0``; modules pass 0 in eval mode.
+
+    A query whose keys are all masked gets zero weights and a zero output.
+
+    >>> q = torch.tensor([[1.0, 0.0]])                 # one query, d = 2
+    >>> k = torch.tensor([[1.0, 0.0], [0.0, 1.0]])     # two keys
+    >>> v = torch.tensor([[10.0], [20.0]])
+    >>> out, w = scaled_dot_product_attention(q, k, v, scale=math.log(3))
+    >>> w                                              # softmax([log 3, 0])
+    tensor([[0.7500, 0.2500]])
+    >>> out
+    tensor([[12.5000]])
+    """
+    _check_inputs(query, key, value, mask, dropout_p)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])  # 1 / sqrt(d_k)
+
+    scores = query @ key.transpose(-2, -1) * scale  # (..., L, d) @ (..., d, S) -> (..., L, S)
+    empty = None
+    if mask is not None:
+        mask, empty = _guard_empty_rows(mask)  # empty: (..., L, 1), True where no key is left
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))  # blocked keys get weight 0
+        else:
+            scores = scores + mask.to(scores.dtype)  # an additive bias
+    weights = torch.softmax(scores, dim=-1)  # (..., L, S), each row sums to 1
+    if empty is not None:
+        weights = weights.masked_fill(empty, 0.0)
+    if dropout_p > 0.0:
+        keep = torch.rand(
+            weights.shape, generator=generator, device=weights.device, dtype=weights.dtype
+        ) >= dropout_p  # (..., L, S)
+        weights = weights * keep / (1.0 - dropout_p)
+    return weights @ value, weights  # (..., L, S) @ (..., S, dv) -> (..., L, dv)
+
+
+def fused_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+) -> Tensor:
+    """Taught in notebook 02, section 3. The same attention through PyTorch's fused
+    kernel; returns only the output ``(..., L, dv)``.
+
+    ``torch.nn.functional.scaled_dot_product_attention`` never builds the
+    full ``(L, S)`` weight matrix in memory when it can avoid it (flash /
+    memory-efficient kernels), which is why it cannot return the weights.
+    Arguments and shapes are those of ``scaled_dot_product_attention``;
+    ``is_causal=True`` adds the causal mask (``L`` must equal ``S``) and may
+    be combined with ``mask``. Rows with every key masked give zeros.
+    """
+    _check_inputs(query, key, value, mask)
+    if is_causal and (mask is not None or query.shape[-2] != key.shape[-2]):
+        mask = _add_causal(mask, query.shape[-2], key.shape[-2], query.device)
+        is_causal = False
+    empty = None
+    if mask is not None:
+        mask, empty = _guard_empty_rows(mask)
+        if mask.dtype != torch.bool:
+            mask = mask.to(query.dtype)
+    output = F.scaled_dot_product_attention(  # (..., L, dv)
+        query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale
+    )
+    if empty is not None:
+        output = output.masked_fill(empty, 0.0)
+    return output
+
+
+# ---------------------------------------------------------------------------
+# Heads
+# ---------------------------------------------------------------------------
+
+
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """Taught in notebook 02, section 5. ``(B, L, D)`` -> ``(B, H, L, D / H)``: cut the
+    width into ``num_heads`` slices.
+
+    Head ``h`` gets features ``h * D/H`` to ``(h + 1) * D/H - 1``.
+
+    >>> split_heads(torch.arange(8.0).reshape(1, 2, 4), num_heads=2)
+    tensor([[[[0., 1.],
+              [4., 5.]],
+    <BLANKLINE>
+             [[2., 3.],
+              [6., 7.]]]])
+    """
+    width = x.shape[-1]
+    if num_heads <= 0 or width % num_heads != 0:
+        raise ValueError(
+            f"the width {width} is not divisible by num_heads={num_heads} "
+            f"(input shape {tuple(x.shape)})"
+        )
+    heads = x.unflatten(-1, (num_heads, width // num_heads))  # (B, L, H, Dh)
+    return heads.transpose(-3, -2)  # (B, H, L, Dh)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """Taught in notebook 02, section 5. ``(B, H, L, Dh)`` -> ``(B, L, H * Dh)``: the
+    inverse of ``split_heads``.
+
+    >>> x = torch.randn(2, 5, 12)
+    >>> torch.equal(merge_heads(split_heads(x, 3)), x)
+    True
+    """
+    if x.dim() < 3:
+        raise ValueError(f"merge_heads needs (..., H, L, Dh); got shape {tuple(x.shape)}")
+    return x.transpose(-3, -2).flatten(-2)  # (B, L, H, Dh) -> (B, L, H * Dh)
+
+
+# ---------------------------------------------------------------------------
 # Masks
 # ---------------------------------------------------------------------------
 
 
 def causal_mask(length: int, device: torch.device | str | None = None) -> Tensor:
-    """Bool ``(length, length)`` mask: query ``i`` may attend to keys ``0..i``.
+    """Taught in notebook 02, section 4. Bool ``(length, length)`` mask: query ``i`` may
+    attend to keys ``0..i``.
 
     ``True`` on and below the diagonal, so no position sees the future.
     """
@@ -54,7 +197,8 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> Tensor
 
 
 def padding_mask(attention_mask: Tensor) -> Tensor:
-    """Bool ``(batch, 1, 1, seq)`` mask from a ``(batch, seq)`` attention mask.
+    """Taught in notebook 03, section 2. Bool ``(batch, 1, 1, seq)`` mask from a
+    ``(batch, seq)`` attention mask.
 
     ``attention_mask`` holds 1 (or ``True``) for real tokens and 0 (``False``)
     for padding, as Hugging Face tokenizers return it. The two inserted axes
@@ -118,42 +262,16 @@ def mask_to_bias(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     return bias.masked_fill(~mask, float("-inf"))
 
 
-def _add_causal(
-    mask: Tensor | None, num_queries: int, num_keys: int, device: torch.device
-) -> Tensor:
-    """``mask`` with the causal mask added (ANDed for bool, summed for float masks)."""
-    if num_queries != num_keys:
-        raise ValueError(
-            f"is_causal=True needs as many queries as keys; got L={num_queries}, "
-            f"S={num_keys} (pass an explicit mask instead)"
-        )
-    causal = causal_mask(num_queries, device=device)
-    if mask is None or mask.dtype == torch.bool:
-        return combine_masks(mask, causal)
-    return mask + mask_to_bias(causal, mask.dtype)
-
-
-def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Find query rows whose keys are all blocked and unblock them for now.
-
-    Returns ``(safe_mask, empty)``: ``empty`` is a bool ``(..., L, 1)`` tensor,
-    True for such rows; in ``safe_mask`` those rows block nothing, so the
-    softmax stays finite. The caller then sets those rows' results to zero.
-    """
-    if mask.dtype == torch.bool:
-        empty = ~mask.any(dim=-1, keepdim=True)
-        return mask | empty, empty
-    empty = torch.isneginf(mask).all(dim=-1, keepdim=True)
-    return mask.masked_fill(empty, 0.0), empty
-
-
 # ---------------------------------------------------------------------------
-# Attention
+# Argument checks and mask plumbing, out of the way of the formulas above
 # ---------------------------------------------------------------------------
 
 
-def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> None:
-    """Raise a ValueError naming the shapes if the inputs do not fit together."""
+def _check_inputs(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, dropout_p: float = 0.0
+) -> None:
+    """Raise a ValueError naming the shapes if the inputs do not fit together, or naming
+    ``dropout_p`` if it is not in [0, 1)."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() < 2:
             raise ValueError(
@@ -187,135 +305,34 @@ def _check_inputs(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None
                 f"mask of shape {tuple(mask.shape)} does not broadcast to the attention "
                 f"scores' shape {scores_shape} (..., L, S)"
             )
-
-
-def scaled_dot_product_attention(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    mask: Tensor | None = None,
-    dropout_p: float = 0.0,
-    scale: float | None = None,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Attention written out step by step; returns ``(output, weights)``.
-
-    Shapes: ``query (..., L, d)``, ``key (..., S, d)``, ``value (..., S, dv)``
-    give ``output (..., L, dv)`` and ``weights (..., L, S)``. ``mask`` is a
-    bool mask (True = may attend) or a float bias, broadcastable to
-    ``(..., L, S)``. ``scale`` defaults to ``1 / sqrt(d)``.
-
-    With ``dropout_p > 0`` each weight is dropped with probability
-    ``dropout_p`` and the rest are scaled by ``1 / (1 - dropout_p)``
-    (pass a ``generator`` for reproducible draws). The returned weights are
-    the ones applied, so ``output == weights @ value`` always holds. Like
-    :func:`torch.nn.functional.dropout` with ``training=True``, dropout is
-    applied whenever ``dropout_p > 0``; modules pass 0 in eval mode.
-
-    A query whose keys are all masked gets zero weights and a zero output.
-
-    >>> q = torch.tensor([[1.0, 0.0]])                 # one query, d = 2
-    >>> k = torch.tensor([[1.0, 0.0], [0.0, 1.0]])     # two keys
-    >>> v = torch.tensor([[10.0], [20.0]])
-    >>> out, w = scaled_dot_product_attention(q, k, v, scale=math.log(3))
-    >>> w                                              # softmax([log 3, 0])
-    tensor([[0.7500, 0.2500]])
-    >>> out
-    tensor([[12.5000]])
-    """
-    _check_inputs(query, key, value, mask)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1); got {dropout_p}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-
-    scores = query @ key.transpose(-2, -1) * scale  # (..., L, S)
-    empty = None
-    if mask is not None:
-        mask, empty = _guard_empty_rows(mask)
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        else:
-            scores = scores + mask.to(scores.dtype)
-    weights = torch.softmax(scores, dim=-1)
-    if empty is not None:
-        weights = weights.masked_fill(empty, 0.0)
-    if dropout_p > 0.0:
-        keep = torch.rand(
-            weights.shape, generator=generator, device=weights.device, dtype=weights.dtype
-        ) >= dropout_p
-        weights = weights * keep / (1.0 - dropout_p)
-    return weights @ value, weights
 
 
-def fused_attention(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    mask: Tensor | None = None,
-    is_causal: bool = False,
-    dropout_p: float = 0.0,
-    scale: float | None = None,
+def _add_causal(
+    mask: Tensor | None, num_queries: int, num_keys: int, device: torch.device
 ) -> Tensor:
-    """The same attention through PyTorch's fused kernel; returns only the output.
-
-    :func:`torch.nn.functional.scaled_dot_product_attention` never builds the
-    full ``(L, S)`` weight matrix in memory when it can avoid it (flash /
-    memory-efficient kernels), which is why it cannot return the weights.
-    Arguments and shapes are those of :func:`scaled_dot_product_attention`;
-    ``is_causal=True`` adds the causal mask (``L`` must equal ``S``) and may
-    be combined with ``mask``. Rows with every key masked give zeros.
-    """
-    _check_inputs(query, key, value, mask)
-    if is_causal and (mask is not None or query.shape[-2] != key.shape[-2]):
-        mask = _add_causal(mask, query.shape[-2], key.shape[-2], query.device)
-        is_causal = False
-    empty = None
-    if mask is not None:
-        mask, empty = _guard_empty_rows(mask)
-        if mask.dtype != torch.bool:
-            mask = mask.to(query.dtype)
-    output = F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale
-    )
-    if empty is not None:
-        output = output.masked_fill(empty, 0.0)
-    return output
-
-
-# ---------------------------------------------------------------------------
-# Heads
-# ---------------------------------------------------------------------------
-
-
-def split_heads(x: Tensor, num_heads: int) -> Tensor:
-    """``(B, L, D)`` -> ``(B, H, L, D / H)``: cut the width into ``num_heads`` slices.
-
-    Head ``h`` gets features ``h * D/H`` to ``(h + 1) * D/H - 1``.
-
-    >>> split_heads(torch.arange(8.0).reshape(1, 2, 4), num_heads=2)
-    tensor([[[[0., 1.],
-              [4., 5.]],
-    <BLANKLINE>
-             [[2., 3.],
-              [6., 7.]]]])
-    """
-    width = x.shape[-1]
-    if num_heads <= 0 or width % num_heads != 0:
+    """``mask`` with the causal mask added (ANDed for bool, summed for float masks)."""
+    if num_queries != num_keys:
         raise ValueError(
-            f"the width {width} is not divisible by num_heads={num_heads} "
-            f"(input shape {tuple(x.shape)})"
+            f"is_causal=True needs as many queries as keys; got L={num_queries}, "
+            f"S={num_keys} (pass an explicit mask instead)"
         )
-    return x.unflatten(-1, (num_heads, width // num_heads)).transpose(-3, -2)
+    causal = causal_mask(num_queries, device=device)
+    if mask is None or mask.dtype == torch.bool:
+        return combine_masks(mask, causal)
+    return mask + mask_to_bias(causal, mask.dtype)
 
 
-def merge_heads(x: Tensor) -> Tensor:
-    """``(B, H, L, Dh)`` -> ``(B, L, H * Dh)``: the inverse of :func:`split_heads`.
+def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Find query rows whose keys are all blocked and unblock them for now.
 
-    >>> x = torch.randn(2, 5, 12)
-    >>> torch.equal(merge_heads(split_heads(x, 3)), x)
-    True
+    Returns ``(safe_mask, empty)``: ``empty`` is a bool ``(..., L, 1)`` tensor,
+    True for such rows; in ``safe_mask`` those rows block nothing, so the
+    softmax stays finite. The caller then sets those rows' results to zero.
     """
-    if x.dim() < 3:
-        raise ValueError(f"merge_heads needs (..., H, L, Dh); got shape {tuple(x.shape)}")
-    return x.transpose(-3, -2).flatten(-2)
+    if mask.dtype == torch.bool:
+        empty = ~mask.any(dim=-1, keepdim=True)
+        return mask | empty, empty
+    empty = torch.isneginf(mask).all(dim=-1, keepdim=True)
+    return mask.masked_fill(empty, 0.0), empty

@@ -1,5 +1,7 @@
 """Multi-head attention, with grouped-query (GQA) and multi-query (MQA) variants.
 
+Taught in notebook 02, section 5 (heads) and section 6 (MQA and GQA).
+
 Each head attends in its own ``head_dim = d_model / num_heads`` dimensional
 subspace; the heads' outputs are concatenated and mixed by ``out_proj``.
 
@@ -35,7 +37,8 @@ from .positions import RotaryEmbedding
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention with separate query, key, value and output projections.
+    """Taught in notebook 02, sections 5 and 6. Multi-head attention with separate query,
+    key, value and output projections.
 
     ``q_proj`` maps ``d_model -> d_model``; ``k_proj`` and ``v_proj`` map
     ``d_model -> num_kv_heads * head_dim``; ``out_proj`` maps
@@ -99,28 +102,23 @@ class MultiHeadAttention(nn.Module):
         - ``key`` given, ``value=None``: ``value = key`` (cross-attention over
           a memory such as the encoder output).
         - ``mask``: bool (True = may attend) or float bias, broadcastable to
-          ``(B, H, L, S)``; :func:`padding_mask` gives ``(B, 1, 1, S)``.
+          ``(B, H, L, S)``; ``padding_mask`` gives ``(B, 1, 1, S)``.
         - ``is_causal``: also block the future (needs ``L == S``).
         - ``need_weights``: ``False`` takes the fused kernel and returns
           ``(output, None)``; ``True`` the explicit path, returning the
           weights ``(B, H, L, S)``.
-        - ``rotary``: a :class:`RotaryEmbedding` applied to the queries and
+        - ``rotary``: a ``RotaryEmbedding`` applied to the queries and
           keys of every head (positions ``0..L-1`` and ``0..S-1``).
         """
         if key is None:
             key = query
         if value is None:
             value = key
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            if t.dim() != 3 or t.shape[-1] != self.d_model:
-                raise ValueError(
-                    f"{name} must have shape (batch, length, d_model={self.d_model}); "
-                    f"got {tuple(t.shape)}"
-                )
+        self._check_inputs(query, key, value)
 
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, L, Dh)
         k = split_heads(self.k_proj(key), self.num_kv_heads)  # (B, Hkv, S, Dh)
-        v = split_heads(self.v_proj(value), self.num_kv_heads)
+        v = split_heads(self.v_proj(value), self.num_kv_heads)  # (B, Hkv, S, Dh)
         if rotary is not None:
             q, k = rotary(q), rotary(k)
         if self.num_kv_heads != self.num_heads:
@@ -136,4 +134,14 @@ class MultiHeadAttention(nn.Module):
         else:
             out = fused_attention(q, k, v, mask, is_causal=is_causal, dropout_p=dropout_p)
             weights = None
+        # out (B, H, L, Dh) -> (B, L, D), then mixed across heads; weights (B, H, L, S)
         return self.out_proj(merge_heads(out)), weights
+
+    def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+        """Raise a ValueError naming the input whose shape is not ``(B, length, d_model)``."""
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if t.dim() != 3 or t.shape[-1] != self.d_model:
+                raise ValueError(
+                    f"{name} must have shape (batch, length, d_model={self.d_model}); "
+                    f"got {tuple(t.shape)}"
+                )

@@ -4,14 +4,14 @@ Attention by itself ignores order: permute the tokens and every output is
 permuted the same way. Four remedies, in historical order (the lecture's
 three families: absolute, relative and rotary; taught in notebook 02, section 7):
 
-- :class:`SinusoidalPositionalEncoding` (Vaswani et al. 2017): add a fixed
+- ``SinusoidalPositionalEncoding`` (Vaswani et al. 2017): add a fixed
   pattern of sines and cosines to the token embeddings.
-- :class:`LearnedPositionalEmbedding` (BERT, GPT-2): add a learned vector per
+- ``LearnedPositionalEmbedding`` (BERT, GPT-2): add a learned vector per
   position.
-- :class:`RelativePositionAttention` (Shaw et al. 2018): leave the input
+- ``RelativePositionAttention`` (Shaw et al. 2018): leave the input
   alone and give attention a learned vector per *distance* ``j - i``
   (clipped to ``[-k, k]``), added to the keys and the values.
-- :class:`RotaryEmbedding` (RoPE, Su et al. 2021; GPT-NeoX, LLaMA): rotate
+- ``RotaryEmbedding`` (RoPE, Su et al. 2021; GPT-NeoX, LLaMA): rotate
   queries and keys by an angle proportional to their position, so the score
   ``q_m . k_n`` depends only on the offset ``m - n``.
 """
@@ -27,7 +27,8 @@ from .functional import mask_to_bias, scaled_dot_product_attention
 
 
 def sinusoidal_positions(num_positions: int, d_model: int, base: float = 10000.0) -> Tensor:
-    """The ``(num_positions, d_model)`` table of Vaswani et al.::
+    """Taught in notebook 02, section 7. The ``(num_positions, d_model)`` table of
+    Vaswani et al.::
 
         PE[pos, 2i]     = sin(pos / base ** (2i / d_model))
         PE[pos, 2i + 1] = cos(pos / base ** (2i / d_model))
@@ -71,7 +72,8 @@ def _check_positions(positions: Tensor, max_positions: int) -> None:
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    """Adds :func:`sinusoidal_positions` to its input; no trainable parameters.
+    """Taught in notebook 02, section 7. Adds ``sinusoidal_positions`` to its input; no
+    trainable parameters.
 
     ``forward(x)`` with ``x (B, L, D)`` returns ``dropout(x + PE[:L])``. Pass
     ``positions`` (``(L,)`` or ``(B, L)`` ints) to use other rows of the
@@ -100,7 +102,8 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Module):
-    """A learned vector per position, added to the input (BERT, GPT-2).
+    """Taught in notebook 02, section 7. A learned vector per position, added to the
+    input (BERT, GPT-2).
 
     ``weight`` is a ``(max_positions, d_model)`` parameter initialised from
     ``N(0, 0.02**2)``, as in BERT and GPT-2. ``forward(x)`` with
@@ -178,7 +181,7 @@ def relative_attention(
     Shapes: ``query (..., L, d)``, ``key (..., S, d)``, ``value (..., S, dv)``,
     ``rel_keys (L, S, d)``, ``rel_values (L, S, dv)`` or ``None`` (keys only).
     ``mask`` (bool, True = may attend, or a float bias) and ``scale`` work as in
-    :func:`scaled_dot_product_attention`; a query with every key masked gets zero
+    ``scaled_dot_product_attention``; a query with every key masked gets zero
     weights and a zero output.
 
     >>> q = torch.tensor([[2.0, 0.0]])                    # one query, d = 2
@@ -240,7 +243,7 @@ class RelativePositionAttention(nn.Module):
 
     ``forward(query, key, value, mask=None)`` takes the heads' ``(B, H, L, Dh)``
     queries and ``(B, H, S, Dh)`` keys and values and returns ``(output,
-    weights)`` of :func:`relative_attention`. Query ``i`` and key ``j`` sit at
+    weights)`` of ``relative_attention``. Query ``i`` and key ``j`` sit at
     positions ``i`` and ``j`` (self-attention: ``L == S``).
 
     >>> rel = RelativePositionAttention(head_dim=8, max_distance=2)
@@ -325,7 +328,8 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding (RoPE, Su et al. 2021), applied to queries and keys.
+    """Taught in notebook 02, section 7. Rotary position embedding (RoPE, Su et al.
+    2021), applied to queries and keys.
 
     Dims are paired as in GPT-NeoX and LLaMA's Hugging Face code, the
     "rotate half" layout: dim ``i`` goes with dim ``i + head_dim/2`` (the

@@ -171,8 +171,8 @@ def own_work(student_function: Callable, *package_parts: Callable) -> Iterator[N
     restore: list[Callable[[], None]] = []
     try:
         for part in package_parts:
-            message = (f"{name} calls the package's {part.__name__}; write it yourself (the "
-                       f"exercise is to build what {part.__name__} does).")
+            message = (f"{name} calls the package's {part.__qualname__}; write it yourself (the "
+                       f"exercise is to build what {part.__qualname__} does).")
             restore.append(_disable(part, message))
         yield
     finally:

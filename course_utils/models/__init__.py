@@ -1,5 +1,9 @@
 """The course's transformer models: BERT-like, GPT-like and encoder-decoder.
 
+Taught in notebook 03 (building and counting them) and notebooks 04 and 05 (BERT).
+Every model is built from one ``ModelConfig``, which it passes down to its stacks
+and layers.
+
 >>> model = create_model("gpt-tiny", vocab_size=100)
 >>> type(model).__name__, model.config.vocab_size
 ('GPTModel', 100)
@@ -44,7 +48,7 @@ from course_utils.models.heads import (
 from course_utils.transformer import FeedForward
 
 PARAMETER_GROUPS = ("embeddings", "attention", "feed-forward", "layer norm", "pooler / head")
-"""The groups of :func:`parameter_groups`, in order."""
+"""The groups of ``parameter_groups``, in order."""
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "encoder": BertModel,
@@ -54,7 +58,8 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
 
 
 def get_config(name: str, **overrides: object) -> ModelConfig:
-    """The preset ``name`` from :data:`NAMED_CONFIGS`, with some fields replaced.
+    """Taught in notebook 03, section 4. The preset ``name`` from ``NAMED_CONFIGS``, with
+    some fields replaced.
 
     >>> get_config("bert-base", num_layers=2).num_layers
     2
@@ -76,18 +81,19 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 
 MODEL_HEADS = ("pretraining",)
-"""Values of ``create_model(head=...)``: "pretraining" is :class:`BertForPreTraining`."""
+"""Values of ``create_model(head=...)``: "pretraining" is ``BertForPreTraining``."""
 
 
 def create_model(name: str, head: str | None = None, **overrides: object) -> nn.Module:
-    """Build the preset ``name`` (see :func:`get_config` for ``overrides``).
+    """Taught in notebook 03, sections 1 and 4. Build the preset ``name`` (see
+    ``get_config`` for ``overrides``).
 
-    ``head=None`` gives the bare model of :data:`MODEL_CLASSES` (for BERT,
-    :class:`BertModel` without heads); ``head="pretraining"`` gives
-    :class:`BertForPreTraining` (encoder presets only). Fine-tuning models are
+    ``head=None`` gives the bare model of ``MODEL_CLASSES`` (for BERT,
+    ``BertModel`` without heads); ``head="pretraining"`` gives
+    ``BertForPreTraining`` (encoder presets only). Fine-tuning models are
     built from a pretrained body:
     ``BertForSequenceClassification.from_pretrained_body(model.bert, num_labels)``
-    (likewise :class:`BertForTokenClassification`).
+    (likewise ``BertForTokenClassification``).
 
     Inside ``with torch.device("meta"):`` nothing is allocated, so even the
     large presets can be built just to count their parameters.
@@ -108,18 +114,20 @@ def create_model(name: str, head: str | None = None, **overrides: object) -> nn.
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameter values; a tensor shared by two modules (tied weights) counts once."""
+    """Taught in notebook 03, section 4. Number of parameter values; a tensor shared by two
+    modules (tied weights) counts once."""
     # model.parameters() already yields each tensor once, however many modules share it.
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def parameter_groups(model: nn.Module) -> dict[str, int]:
-    """Parameter count per group of :data:`PARAMETER_GROUPS`; the values sum to
-    :func:`count_parameters`.
+    """Taught in notebook 03, section 4. Parameter count per group of
+    ``PARAMETER_GROUPS``; the values sum to
+    ``count_parameters``.
 
     - "embeddings": token, position and segment tables;
-    - "attention": every :class:`MultiHeadAttention` (projections and biases);
-    - "feed-forward": every :class:`FeedForward`;
+    - "attention": every ``MultiHeadAttention`` (projections and biases);
+    - "feed-forward": every ``FeedForward``;
     - "layer norm": every LayerNorm, including BERT's embedding LayerNorm;
     - "pooler / head": everything else (BERT's pooler, an untied LM head).
 

@@ -1,7 +1,8 @@
 """BERT (Devlin et al. 2019): embeddings, a post-LN encoder and a pooler.
 
-The masked-language-model and next-sentence heads, and the fine-tuning
-heads, are in :mod:`course_utils.models.heads`.
+Taught in notebook 03, section 2 (the encoder) and notebook 04, section 1 (BERT's
+input). The masked-language-model and next-sentence heads, and the fine-tuning
+heads, are in ``course_utils.models.heads``.
 
 >>> from course_utils.models import get_config
 >>> model = BertModel(get_config("bert-tiny", vocab_size=100)).eval()
@@ -13,7 +14,6 @@ heads, are in :mod:`course_utils.models.heads`.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from course_utils.attention import LearnedPositionalEmbedding, padding_mask
 from course_utils.models.config import ModelConfig
-from course_utils.transformer import Encoder, init_weights
+from course_utils.transformer import Encoder, TokenEmbedding, init_weights
 
 
 class BertOutput(NamedTuple):
@@ -34,17 +34,18 @@ class BertOutput(NamedTuple):
 
 
 class BertEmbeddings(nn.Module):
-    """``dropout(LayerNorm(token + position + segment embeddings))``.
+    """Taught in notebook 04, section 1.
+    ``dropout(LayerNorm(token + segment + position embeddings))``.
 
     The token embeddings are multiplied by ``sqrt(d_model)`` first if
-    ``config.scale_embeddings`` (not in BERT itself).
+    ``config.scale_embeddings`` (not in BERT itself). ``token_embeddings`` is
+    Hugging Face's ``word_embeddings``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         d = config.d_model
-        self.scale = math.sqrt(d) if config.scale_embeddings else None
-        self.word_embeddings = nn.Embedding(config.vocab_size, d)
+        self.token_embeddings = TokenEmbedding(config.vocab_size, d, config.scale_embeddings)
         self.position_embeddings = LearnedPositionalEmbedding(config.max_positions, d)
         self.token_type_embeddings = (
             nn.Embedding(config.type_vocab_size, d) if config.type_vocab_size else None
@@ -53,9 +54,8 @@ class BertEmbeddings(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        x = self.word_embeddings(input_ids)
-        if self.scale is not None:
-            x = x * self.scale
+        """``input_ids (B, L)``, ``token_type_ids (B, L)`` -> ``(B, L, D)``."""
+        x = self.token_embeddings(input_ids)  # (B, L, D)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(input_ids)  # everything is segment A
@@ -67,7 +67,8 @@ class BertEmbeddings(nn.Module):
 
 
 class BertModel(nn.Module):
-    """BERT's body: ``embeddings``, ``encoder`` and, if ``config.pooler``, ``pooler``.
+    """Taught in notebook 03, section 2 and notebook 04. BERT's body: ``embeddings``,
+    ``encoder`` and, if ``config.pooler``, ``pooler``.
 
     The pooler is ``tanh(Linear(hidden[:, 0]))``: a summary of the sequence
     read from its first token ([CLS]), used for sentence-level tasks.
@@ -79,12 +80,7 @@ class BertModel(nn.Module):
             raise ValueError(f"BertModel needs arch='encoder'; got {config.arch!r}")
         self.config = config
         self.embeddings = BertEmbeddings(config)
-        self.encoder = Encoder(
-            config.num_layers, config.d_model, config.num_heads, config.d_ff,
-            dropout=config.dropout, norm_first=config.norm_first, activation=config.activation,
-            layer_norm_eps=config.layer_norm_eps, num_kv_heads=config.num_kv_heads,
-            final_norm=config.final_norm,
-        )  # fmt: skip
+        self.encoder = Encoder(config)
         self.pooler = (
             nn.Sequential(nn.Linear(config.d_model, config.d_model), nn.Tanh())
             if config.pooler
@@ -101,7 +97,7 @@ class BertModel(nn.Module):
     ) -> BertOutput:
         """``input_ids (B, L)``; ``token_type_ids (B, L)`` segment ids (default all 0);
         ``attention_mask (B, L)``: 1 for real tokens, 0 for padding."""
-        x = self.embeddings(input_ids, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, L, D)
         mask = padding_mask(attention_mask) if attention_mask is not None else None
         hidden, attentions, _ = self.encoder(x, mask=mask, need_weights=need_weights)
         pooled = self.pooler(hidden[:, 0]) if self.pooler is not None else None

@@ -27,8 +27,9 @@ TINY_VOCAB_SIZE = 1_000
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to build a :class:`BertModel`, :class:`GPTModel` or
-    :class:`EncoderDecoderModel` (picked by ``arch``, one of :data:`ARCHS`).
+    """Taught in notebook 03, section 4. Everything needed to build a ``BertModel``,
+    ``GPTModel`` or ``EncoderDecoderModel`` (picked by ``arch``, one of ``ARCHS``); the
+    model passes it down to its stacks and layers.
 
     Sizes: ``d_model`` (hidden width), ``num_layers`` (encoder layers for
     "encoder-decoder"; ``num_decoder_layers`` defaults to the same),
@@ -37,7 +38,7 @@ class ModelConfig:
     ``type_vocab_size`` (BERT's segment embeddings; 0 for none).
 
     Choices: ``norm_first`` (pre-LN if True, post-LN if False),
-    ``activation`` (see :data:`ACTIVATIONS`), ``positions`` ("learned" or
+    ``activation`` (see ``ACTIVATIONS``), ``positions`` ("learned" or
     "sinusoidal"), ``final_norm`` (LayerNorm after the last layer of each
     stack), ``pooler`` (BERT's tanh layer on the first token),
     ``tie_embeddings`` (output projection shares the token embedding matrix),
@@ -120,7 +121,8 @@ class ModelConfig:
 
     @property
     def decoder_layers(self) -> int:
-        """Number of decoder layers of an encoder-decoder model."""
+        """Number of layers of the decoder stack: ``num_decoder_layers`` if set
+        (encoder-decoder models only), else ``num_layers``."""
         return self.num_layers if self.num_decoder_layers is None else self.num_decoder_layers
 
 
@@ -203,7 +205,7 @@ class _Presets(Mapping[str, ModelConfig]):
     """Read-only ``name -> ModelConfig``; tiny presets are built at each lookup.
 
     So ``NAMED_CONFIGS["gpt-tiny"]`` follows ``COURSE_SCALE`` (via
-    :func:`course_utils.config.get_scale`) even if the scale changes after import.
+    ``course_utils.config.get_scale``) even if the scale changes after import.
     """
 
     def __init__(
@@ -248,4 +250,4 @@ NAMED_CONFIGS: Mapping[str, ModelConfig] = _Presets(
 )
 """The course's model presets by name. The tiny ones take their sizes from
 ``get_scale().tiny`` and have ``vocab_size=TINY_VOCAB_SIZE`` and no dropout;
-pass ``vocab_size=`` (your tokenizer's size) to :func:`get_config`."""
+pass ``vocab_size=`` (your tokenizer's size) to ``get_config``."""

@@ -1,6 +1,8 @@
 """The original Transformer (Vaswani et al. 2017): an encoder reads the source, a
 decoder writes the target while attending to the encoder's output.
 
+Taught in notebook 03, sections 2 and 3 (a tiny one learns to reverse digits).
+
 Greedy decoding, one token at a time (a sketch; ``BOS`` is the start token)::
 
     memory = model.encode(src_ids, src_mask)
@@ -12,7 +14,6 @@ Greedy decoding, one token at a time (a sketch; ``BOS`` is the start token)::
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ from course_utils.transformer import (
     Decoder,
     Encoder,
     StackOutput,
+    TokenEmbedding,
     init_weights,
     positional_encoding,
 )
@@ -44,9 +46,10 @@ class Seq2SeqOutput(NamedTuple):
 
 
 class EncoderDecoderModel(TiedWeights):
-    """Shared ``token_embeddings`` for source and target, ``encoder_positions`` and
-    ``decoder_positions``, an ``encoder``, a ``decoder`` with cross-attention, and
-    ``lm_head`` (tied to the token embeddings if ``config.tie_embeddings``).
+    """Taught in notebook 03, sections 2 and 3. Shared ``token_embeddings`` for source
+    and target, ``encoder_positions`` and ``decoder_positions``, an ``encoder``, a
+    ``decoder`` with cross-attention, and ``lm_head`` (tied to the token embeddings if
+    ``config.tie_embeddings``).
 
     Masks are per-token ``(B, S)`` / ``(B, T)`` tensors, 1 for real tokens and 0
     for padding; the decoder's causal mask is always applied.
@@ -60,32 +63,19 @@ class EncoderDecoderModel(TiedWeights):
             )
         self.config = config
         d = config.d_model
-        self.scale = math.sqrt(d) if config.scale_embeddings else None
-        self.token_embeddings = nn.Embedding(config.vocab_size, d)
+        self.token_embeddings = TokenEmbedding(config.vocab_size, d, config.scale_embeddings)
         self.encoder_positions = positional_encoding(config.positions, config.max_positions, d)
         self.decoder_positions = positional_encoding(config.positions, config.max_positions, d)
         self.drop = nn.Dropout(config.dropout)
-        shared = dict(
-            d_model=d, num_heads=config.num_heads, d_ff=config.d_ff, dropout=config.dropout,
-            norm_first=config.norm_first, activation=config.activation,
-            layer_norm_eps=config.layer_norm_eps, num_kv_heads=config.num_kv_heads,
-            final_norm=config.final_norm,
-        )  # fmt: skip
-        self.encoder = Encoder(config.num_layers, **shared)
-        self.decoder = Decoder(config.decoder_layers, cross_attention=True, **shared)
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)  # with cross-attention: config.arch is "encoder-decoder"
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)
         init_weights(self, std=config.init_std, embedding_std=config.embedding_init_std)
         self.tie_weights()
 
-    def tie_weights(self) -> None:
-        if self.config.tie_embeddings:
-            self.lm_head.weight = self.token_embeddings.weight
-
     def _embed(self, ids: Tensor, positions: nn.Module) -> Tensor:
-        x = self.token_embeddings(ids)
-        if self.scale is not None:
-            x = x * self.scale
-        return self.drop(positions(x))
+        """``ids (B, L)`` -> ``(B, L, D)``: token embeddings plus positions, then dropout."""
+        return self.drop(positions(self.token_embeddings(ids)))
 
     def _encode(self, src_ids: Tensor, src_mask: Tensor | None, need_weights: bool) -> StackOutput:
         mask = padding_mask(src_mask) if src_mask is not None else None

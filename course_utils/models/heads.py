@@ -1,11 +1,11 @@
-"""Heads on top of :class:`BertModel`: pretraining (MLM + NSP) and fine-tuning.
+"""Heads on top of ``BertModel``: pretraining (MLM + NSP) and fine-tuning.
 
-- :class:`BertForPreTraining`: the masked-language-model head
-  (:class:`BertMLMHead`) on every token and the next-sentence head on the
-  pooled [CLS] vector, as in Devlin et al. (2019).
-- :class:`BertForSequenceClassification`: one label per sequence (a
-  sentence or a sentence pair), read from [CLS].
-- :class:`BertForTokenClassification`: one label per token (tagging).
+- ``BertForPreTraining`` (taught in notebook 04, sections 4 and 5): the
+  masked-language-model head (``BertMLMHead``) on every token and the
+  next-sentence head on the pooled [CLS] vector, as in Devlin et al. (2019).
+- ``BertForSequenceClassification`` (notebook 05, section 3): one label per
+  sequence (a sentence or a sentence pair), read from [CLS].
+- ``BertForTokenClassification`` (notebook 05, section 3): one label per token (tagging).
 
 A fine-tuning model starts from a pretrained body:
 
@@ -31,16 +31,17 @@ from course_utils.transformer import get_activation, init_weights
 
 
 class BertMLMHead(nn.Module):
-    """Masked-language-model head: ``decoder(norm(activation(dense(h))))``.
+    """Taught in notebook 04, section 4. Masked-language-model head:
+    ``decoder(norm(activation(dense(h))))``.
 
     ``dense`` (d -> d), the activation and the LayerNorm ``norm`` transform
     each hidden state; ``decoder`` (d -> vocab) scores every vocabulary word.
-    Pass ``word_embeddings`` to tie the decoder to them
-    (``decoder.weight is word_embeddings.weight``): the same vector then reads
+    Pass ``token_embeddings`` to tie the decoder to them
+    (``decoder.weight is token_embeddings.weight``): the same vector then reads
     a token in and scores it out. The decoder keeps its own bias.
     """
 
-    def __init__(self, config: ModelConfig, word_embeddings: nn.Embedding | None = None) -> None:
+    def __init__(self, config: ModelConfig, token_embeddings: nn.Embedding | None = None) -> None:
         super().__init__()
         d = config.d_model
         self.dense = nn.Linear(d, d)
@@ -48,22 +49,22 @@ class BertMLMHead(nn.Module):
         self.norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(d, config.vocab_size)
         init_weights(self, std=config.init_std)  # the decoder bias starts at zero
-        if word_embeddings is not None:
-            if word_embeddings.weight.shape != self.decoder.weight.shape:
+        if token_embeddings is not None:
+            if token_embeddings.weight.shape != self.decoder.weight.shape:
                 raise ValueError(
-                    f"word_embeddings of shape {tuple(word_embeddings.weight.shape)} cannot be "
+                    f"token_embeddings of shape {tuple(token_embeddings.weight.shape)} cannot be "
                     f"tied to a decoder of shape {tuple(self.decoder.weight.shape)} "
                     f"(vocab_size, d_model)"
                 )
-            self.decoder.weight = word_embeddings.weight
+            self.decoder.weight = token_embeddings.weight
 
     def forward(self, hidden: Tensor) -> Tensor:
         """``hidden (..., D)`` -> logits ``(..., vocab_size)``."""
-        return self.decoder(self.norm(self.activation(self.dense(hidden))))
+        return self.decoder(self.norm(self.activation(self.dense(hidden))))  # (..., D) -> (..., V)
 
 
 class PreTrainingOutput(NamedTuple):
-    """What :class:`BertForPreTraining` returns.
+    """What ``BertForPreTraining`` returns.
 
     ``mlm_logits``: ``(B, L, V)``, or ``(N, V)`` for the ``N`` positions of
     ``masked_positions``; ``nsp_logits (B, 2)``: is-next (0) / random (1);
@@ -78,8 +79,9 @@ class PreTrainingOutput(NamedTuple):
 
 
 class BertForPreTraining(TiedWeights):
-    """BERT body ``bert``, MLM head ``mlm`` (tied to the token embeddings) and
-    next-sentence head ``nsp`` (``Linear(d, 2)`` on the pooled [CLS] vector).
+    """Taught in notebook 04, sections 4 and 5. BERT body ``bert``, MLM head ``mlm``
+    (always tied to the token embeddings) and next-sentence head ``nsp``
+    (``Linear(d, 2)`` on the pooled [CLS] vector).
 
     Needs ``config.pooler=True``. Head weights are initialized like the body.
 
@@ -99,7 +101,7 @@ class BertForPreTraining(TiedWeights):
     >>> out.mlm_logits.shape, out.nsp_logits.shape        # 2 masked positions
     (torch.Size([2, 100]), torch.Size([1, 2]))
     >>> loss = nn.functional.cross_entropy(out.mlm_logits, labels[labels != -100])
-    >>> model.mlm.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    >>> model.mlm.decoder.weight is model.bert.embeddings.token_embeddings.weight
     True
     """
 
@@ -112,13 +114,13 @@ class BertForPreTraining(TiedWeights):
             )
         self.config = config
         self.bert = BertModel(config)
-        self.mlm = BertMLMHead(config, word_embeddings=self.bert.embeddings.word_embeddings)
+        self.mlm = BertMLMHead(config, token_embeddings=self.bert.embeddings.token_embeddings)
         self.nsp = nn.Linear(config.d_model, 2)
         init_weights(self.nsp, std=config.init_std)
 
     def tie_weights(self) -> None:
         """Make the MLM decoder share the token embedding matrix (again)."""
-        self.mlm.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        self.mlm.decoder.weight = self.bert.embeddings.token_embeddings.weight
 
     def forward(
         self,
@@ -128,7 +130,7 @@ class BertForPreTraining(TiedWeights):
         need_weights: bool = False,
         masked_positions: Tensor | None = None,
     ) -> PreTrainingOutput:
-        """Arguments as :meth:`BertModel.forward`; ``masked_positions (B, L)`` bool,
+        """Arguments as ``BertModel.forward``; ``masked_positions (B, L)`` bool,
         True where MLM logits are wanted (see the class docstring)."""
         out = self.bert(input_ids, token_type_ids, attention_mask, need_weights=need_weights)
         hidden = out.hidden
@@ -152,8 +154,8 @@ _Classifier = TypeVar("_Classifier", bound="_BertWithClassifier")
 class _BertWithClassifier(nn.Module):
     """A BERT body ``bert``, ``dropout`` and a ``Linear(d, num_labels)`` ``classifier``.
 
-    ``config_or_bert``: a :class:`ModelConfig` builds a new, randomly
-    initialized body; a :class:`BertModel` is used as it is (shared, not copied).
+    ``config_or_bert``: a ``ModelConfig`` builds a new, randomly
+    initialized body; a ``BertModel`` is used as it is (shared, not copied).
     """
 
     def __init__(self, config_or_bert: ModelConfig | BertModel, num_labels: int) -> None:
@@ -191,7 +193,8 @@ class _BertWithClassifier(nn.Module):
 
 
 class BertForSequenceClassification(_BertWithClassifier):
-    """One label per sequence: ``classifier(dropout(cls_vector))``.
+    """Taught in notebook 05, section 3. One label per sequence:
+    ``classifier(dropout(cls_vector))``.
 
     The [CLS] vector is the pooled output if the body has a pooler and
     ``use_pooler`` (as in BERT and Hugging Face), else ``hidden[:, 0]``, the last
@@ -199,7 +202,7 @@ class BertForSequenceClassification(_BertWithClassifier):
     prediction, and a random one (``tanh`` of a small layer) slows down training
     from scratch, so the course's fine-tuning reads ``hidden[:, 0]``. For sentence
     pairs pass ``token_type_ids`` (0 for the first sentence, 1 for the second), as
-    in pretraining. Build it from a pretrained body with :meth:`from_pretrained_body`.
+    in pretraining. Build it from a pretrained body with ``from_pretrained_body``.
     """
 
     def __init__(
@@ -214,16 +217,16 @@ class BertForSequenceClassification(_BertWithClassifier):
         token_type_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
     ) -> Tensor:
-        """Logits ``(B, num_labels)``; arguments as :meth:`BertModel.forward`."""
+        """Logits ``(B, num_labels)``; arguments as ``BertModel.forward``."""
         out = self.bert(input_ids, token_type_ids, attention_mask)
         cls_vector = out.pooled if self.use_pooler else out.hidden[:, 0]
         return self.classifier(self.dropout(cls_vector))
 
 
 class BertForTokenClassification(_BertWithClassifier):
-    """One label per token (e.g. part-of-speech or named-entity tags):
-    ``classifier(dropout(hidden))``. Build it from a pretrained body with
-    :meth:`from_pretrained_body`.
+    """Taught in notebook 05, section 3. One label per token (e.g. part-of-speech or
+    named-entity tags): ``classifier(dropout(hidden))``. Build it from a pretrained body with
+    ``from_pretrained_body``.
     """
 
     def forward(
