@@ -247,6 +247,7 @@ def finetune(
     losses = train(
         model, next_batch, classification_loss, steps=epochs * steps_per_epoch,
         learning_rate=learning_rate, desc=desc, callback=after_step, show_progress=show_progress,
+        fused=True,
     )  # fmt: skip
     if best:
         model.load_state_dict(best)
@@ -388,6 +389,15 @@ def compare_arms(results: pd.DataFrame, column: str, first: tuple[str, str], sec
 
 
 # ---------------------------------------------------------------- the experiment
+def encode_splits(
+    task: str, frames: dict[str, pd.DataFrame], tokenizer: WordPieceTokenizer, max_length: int
+) -> dict[str, TaskData]:
+    """The ``train``, ``validation`` and ``test`` splits of ``frames``, each encoded once
+    with :func:`encode_task`."""
+    return {split: encode_task(task, frames[split], tokenizer, max_length)
+            for split in ("train", "validation", "test")}
+
+
 def run_finetuning(
     task: str,
     frames: dict[str, pd.DataFrame],
@@ -400,6 +410,7 @@ def run_finetuning(
     train_size: int | None = None,
     show_progress: bool = True,
     standardize: bool = True,
+    encoded: dict[str, TaskData] | None = None,
 ) -> dict[str, float]:
     """Taught in notebook 05, section 5. Fine-tune one classifier and evaluate it on the test split.
 
@@ -410,20 +421,21 @@ def run_finetuning(
     and the validation split picks the epoch that is kept (:func:`finetune`). The work runs on
     :func:`course_utils.config.get_device`; ``pretrained`` itself is copied, never moved.
     A probe reads the frozen vectors standardised (:func:`standardize_features`) unless
-    ``standardize=False``.
+    ``standardize=False``. ``encoded`` (from :func:`encode_splits`) saves encoding the
+    same splits again in every run of an experiment.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
     torch.manual_seed(seed)
     body = initial_body(init, pretrained, seed)
     model = classifier_for(task, body, freeze=method == "probe").to(get_device())
-    train_frame = frames["train"]
+    splits = encoded if encoded is not None else encode_splits(task, frames, tokenizer, sizes.max_length)
+    train_data, validation, test_data = splits["train"], splits["validation"], splits["test"]
     if train_size is not None:
-        if not 1 <= train_size <= len(train_frame):
-            raise ValueError(f"train_size must be between 1 and {len(train_frame)}; got {train_size}")
-        train_frame = train_frame.sample(n=train_size, random_state=seed)
-    encode = lambda frame: encode_task(task, frame, tokenizer, sizes.max_length)  # noqa: E731
-    train_data, validation, test_data = encode(train_frame), encode(frames["validation"]), encode(frames["test"])
+        if not 1 <= train_size <= len(train_data):
+            raise ValueError(f"train_size must be between 1 and {len(train_data)}; got {train_size}")
+        kept = frames["train"].sample(n=train_size, random_state=seed).index
+        train_data = train_data.subset(torch.as_tensor(frames["train"].index.get_indexer(kept)))
     start = time.perf_counter()
     lr = sizes.probe_learning_rate if method == "probe" else sizes.learning_rate
     trained = model
@@ -462,10 +474,11 @@ def compare_initializations(
                              f"methods: {', '.join(METHODS)}")
     runs = [(task, n, init, method, seed) for task in tasks for n in train_sizes
             for init, method in arms for seed in range(sizes.seeds)]
+    encoded = {task: encode_splits(task, frames[task], tokenizer, sizes.max_length) for task in tasks}
     rows = []
     for task, n, init, method, seed in tqdm(runs, desc=desc):
         result = run_finetuning(task, frames[task], tokenizer, pretrained, sizes, init, method, seed,
-                                train_size=n, show_progress=False)
+                                train_size=n, show_progress=False, encoded=encoded[task])
         examples = len(frames[task]["train"]) if n is None else n
         rows.append({"task": task, "examples": examples, "init": init, "method": method, "seed": seed,
                      **result})

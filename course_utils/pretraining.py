@@ -421,7 +421,7 @@ def nsp_ablation(
     from tqdm.auto import tqdm
 
     from course_utils.data.world import load_task
-    from course_utils.finetuning import run_finetuning
+    from course_utils.finetuning import encode_splits, run_finetuning
 
     scale = get_scale(scale) if not isinstance(scale, Scale) else scale
     if len(pretrain_seeds) < 2:
@@ -429,35 +429,45 @@ def nsp_ablation(
     seeds = list(range(scale.finetune.seeds)) if finetune_seeds is None else list(finetune_seeds)
     tokenizer = world_tokenizer()
     frames = {task: load_task(task, scale.name) for task in tasks}
+    encoded = {task: encode_splits(task, frames[task], tokenizer, scale.finetune.max_length) for task in tasks}
+    bodies = {(objective, pretrain_seed): pretrained_bert(objective, scale, seed=pretrain_seed)[0].bert
+              for objective in ("mlm+nsp", "mlm") for pretrain_seed in pretrain_seeds}  # one bar per pretraining
+    runs = [(objective, pretrain_seed, task, seed) for objective, pretrain_seed in bodies
+            for task in tasks for seed in seeds]
     rows = []
-    for objective in ("mlm+nsp", "mlm"):
-        for pretrain_seed in pretrain_seeds:
-            model, _ = pretrained_bert(objective, scale, seed=pretrain_seed)
-            runs = [(task, seed) for task in tasks for seed in seeds]
-            for task, seed in tqdm(runs, desc=f"fine-tuning ({objective}, pretraining seed {pretrain_seed})"):
-                scores = run_finetuning(task, frames[task], tokenizer, model.bert, scale.finetune,
-                                        "pretrained", method, seed, show_progress=False)
-                rows.append({"objective": objective, "pretrain_seed": pretrain_seed, "task": task,
-                             "seed": seed, **scores})
+    for objective, pretrain_seed, task, seed in tqdm(runs, desc="NSP ablation: fine-tuning runs"):
+        scores = run_finetuning(task, frames[task], tokenizer, bodies[objective, pretrain_seed], scale.finetune,
+                                "pretrained", method, seed, show_progress=False, encoded=encoded[task])
+        rows.append({"objective": objective, "pretrain_seed": pretrain_seed, "task": task,
+                     "seed": seed, **scores})
     return pd.DataFrame(rows)
 
 
-def summarize_ablation(results: pd.DataFrame, column: str = "unseen") -> pd.DataFrame:
-    """Taught in notebook 05. Per task: mean ± standard deviation of ``column`` for each
-    objective (over every pretraining and fine-tuning seed), the difference MLM + NSP minus MLM alone, and whether
-    that difference exceeds the larger spread (``evidence``; a smaller one is no evidence)."""
+def summarize_ablation(results: pd.DataFrame, items: dict[str, int], column: str = "unseen") -> pd.DataFrame:
+    """Taught in notebook 05, section 7. Per task: mean ± standard deviation of ``column`` for
+    each objective (over every pretraining and fine-tuning seed), the difference MLM + NSP
+    minus MLM alone, the threshold of notebook 05's one evidence rule
+    (``course_utils.finetuning.evidence_threshold`` on ``items[task]`` test items) and the
+    verdict ("evidence" only when the difference is larger than the threshold)."""
+    from course_utils.finetuning import evidence_threshold
+
     rows = []
     for task, part in results.groupby("task", sort=False):
         stats = part.groupby("objective")[column].agg(["mean", "std", "size"])
         if set(stats.index) != {"mlm+nsp", "mlm"}:
             raise ValueError(f"task {task!r} needs rows of both objectives; got {sorted(stats.index)}")
-        difference = stats.loc["mlm+nsp", "mean"] - stats.loc["mlm", "mean"]
-        spread = max(stats.loc["mlm+nsp", "std"], stats.loc["mlm", "std"])
+        if task not in items:
+            raise KeyError(f"items has no count of test items for task {task!r}; it has {sorted(items)}")
+        with_nsp, without = stats.loc["mlm+nsp"], stats.loc["mlm"]
+        difference = with_nsp["mean"] - without["mean"]
+        threshold = evidence_threshold([with_nsp["std"], without["std"]], [with_nsp["mean"], without["mean"]],
+                                       items[task])
         rows.append({
             "task": task,
-            "MLM + NSP": f"{stats.loc['mlm+nsp', 'mean']:.3f} ± {stats.loc['mlm+nsp', 'std']:.3f}",
-            "MLM only": f"{stats.loc['mlm', 'mean']:.3f} ± {stats.loc['mlm', 'std']:.3f}",
+            "MLM + NSP": f"{with_nsp['mean']:.3f} ± {with_nsp['std']:.3f}",
+            "MLM only": f"{without['mean']:.3f} ± {without['std']:.3f}",
             "runs per arm": int(stats["size"].min()), "difference": round(difference, 3),
-            "evidence": bool(abs(difference) > spread),
+            "threshold": round(threshold, 3),
+            "verdict": "evidence" if abs(difference) > threshold else "no evidence",
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("task")

@@ -66,7 +66,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm, foreach=True)
         optimizer.step()
         schedule.step()
         losses.append(loss.item())

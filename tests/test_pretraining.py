@@ -219,9 +219,14 @@ def test_summarize_ablation_reports_the_spread_and_the_evidence():
             for o, base in (("mlm+nsp", 0.8), ("mlm", 0.6))
             for p in (0, 1) for s in (0, 1)
             for t, value in (("sentiment", base + 0.01 * (p + s)), ("nli", 0.5 + 0.2 * s))]
-    table = summarize_ablation(pd.DataFrame(rows))
+    table = summarize_ablation(pd.DataFrame(rows), {"sentiment": 200, "nli": 200})
     assert table.loc["sentiment", "difference"] == pytest.approx(0.2)
-    assert table.loc["sentiment", "evidence"] and not table.loc["nli", "evidence"]
+    assert table.loc["sentiment", "verdict"] == "evidence" and table.loc["nli", "verdict"] == "no evidence"
+    # the same difference on 20 test items is within twice the binomial standard error
+    assert summarize_ablation(pd.DataFrame(rows), {"sentiment": 20, "nli": 20}).loc["sentiment", "verdict"] \
+        == "no evidence"
+    with pytest.raises(KeyError, match="nli"):
+        summarize_ablation(pd.DataFrame(rows), {"sentiment": 200})
     assert table.loc["sentiment", "runs per arm"] == 4
     assert table.loc["nli", "MLM + NSP"].startswith("0.600 ± ")
     with pytest.raises(ValueError, match="two pretraining seeds"):
@@ -237,7 +242,7 @@ def test_nsp_ablation_runs_both_arms_with_two_pretraining_seeds(tmp_path, monkey
     assert sorted(zip(results.objective, results.pretrain_seed)) == [
         ("mlm", 0), ("mlm", 1), ("mlm+nsp", 0), ("mlm+nsp", 1)]
     assert len(list(tmp_path.glob("checkpoints/*.pt"))) == 4  # every model lands in the cache
-    table = summarize_ablation(results)
+    table = summarize_ablation(results, {"sentiment": 100})
     assert list(table.index) == ["sentiment"] and table.loc["sentiment", "runs per arm"] == 2
 
 
