@@ -37,7 +37,7 @@ from course_utils.models import BertForPreTraining, ModelConfig, get_config
 from course_utils.noising.batching import pad_batch
 from course_utils.noising.masked_lm import IGNORE_INDEX, mask_tokens, masked_lm_loss
 from course_utils.noising.sentence_pairs import nsp_pairs, pair_positions
-from course_utils.tokenization import WordPieceTokenizer
+from course_utils.tokenization import WordPieceTokenizer, train_wordpiece
 from course_utils.training import train
 
 OBJECTIVES = ("mlm+nsp", "mlm")
@@ -107,8 +107,6 @@ def documents_from_text(
     [['the', 'cat', 'sat', '.'], ['the', 'dog', 'ran', '.']]
     """
     if tokenizer is None:
-        from course_utils.tokenization import train_wordpiece
-
         tokenizer = train_wordpiece(text, vocab_size)
     documents = []
     for block in re.split(r"\n\s*\n", text):
