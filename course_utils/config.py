@@ -168,7 +168,7 @@ class FinetuneSizes:
 
 @dataclass(frozen=True)
 class Scale:
-    """One preset: a name plus the sizes of every notebook."""
+    """Taught in notebook 00, section 3. One preset: a name plus the sizes of every notebook."""
 
     name: str
     bpe: BPESizes
@@ -284,7 +284,8 @@ SCALES: dict[str, Scale] = {
 
 
 def scale_name() -> str:
-    """The scale asked for by the environment (see the module docstring)."""
+    """Taught in notebook 00, section 3.
+    The scale asked for by the environment (see the module docstring)."""
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         return "smoke"
     name = os.environ.get("COURSE_SCALE", "").strip().lower()
@@ -299,7 +300,8 @@ def scale_name() -> str:
 
 
 def get_scale(name: str | None = None) -> Scale:
-    """The preset called ``name``, or the one the environment asks for."""
+    """Taught in notebook 00, section 3.
+    The preset called ``name``, or the one the environment asks for."""
     if name is None:
         name = scale_name()
     if name not in SCALES:
@@ -337,7 +339,8 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 
 def start_notebook(seed: int = 0) -> Scale:
-    """The first call of every notebook: seed everything, pick the scale, print both.
+    """Taught in notebook 00, section 1; every notebook's first cell calls it.
+    The first call of every notebook: seed everything, pick the scale, print both.
 
     Returns the scale preset, from which the notebook reads all its sizes.
     """
@@ -351,7 +354,8 @@ def start_notebook(seed: int = 0) -> Scale:
 
 
 def scale_table():
-    """Every size of every preset as one pandas DataFrame (rows ``section.size``, columns scales)."""
+    """Taught in notebook 00, section 3.
+    Every size of every preset as one pandas DataFrame (rows ``section.size``, columns scales)."""
     import dataclasses
 
     import pandas as pd

@@ -47,7 +47,7 @@ COURSE_MAP: tuple[Lesson, ...] = (
 
 
 def course_table():
-    """The course map as a pandas DataFrame."""
+    """Taught in notebook 00, section 2. The course map as a pandas DataFrame."""
     import pandas as pd
 
     return pd.DataFrame(

@@ -83,7 +83,8 @@ def _describe_device(device) -> str:
 
 
 def print_environment_report() -> bool:
-    """Print the check's lines and a verdict; return True when everything is OK."""
+    """Taught in notebook 00, section 1.
+    Print the check's lines and a verdict; return True when everything is OK."""
     results = check_environment()
     for result in results:
         print(result.line())

@@ -5,7 +5,7 @@ Taught in notebook 05. The recipes of the lecture: a linear layer on [CLS] for a
 few epochs at a learning rate below pretraining's, all parameters trained, the validation split choosing the
 epoch. Or, for comparison, a frozen encoder with only the linear layer trained (a *linear
 probe*), and bodies that start from the pretrained model, from its embedding tables only, or
-from nothing (:data:`INITS`).
+from nothing (``INITS``).
 
 >>> from course_utils.data.world import load_task
 >>> from course_utils.data.world.vocabulary import world_tokenizer
@@ -66,7 +66,8 @@ ARMS = (("pretrained", "full"), ("pretrained", "probe"), ("embeddings", "full"),
 
 
 class TaskData(NamedTuple):
-    """A task as tensors: ``input_ids``, ``token_type_ids``, ``attention_mask`` ``(N, L)``;
+    """Taught in notebook 05, section 3.
+    A task as tensors: ``input_ids``, ``token_type_ids``, ``attention_mask`` ``(N, L)``;
     ``labels``: ``(N,)`` for sentence tasks, ``(N, L)`` for tagging (``-100`` on
     [CLS], [SEP], padding and every word piece after a word's first)."""
 
@@ -79,6 +80,7 @@ class TaskData(NamedTuple):
         return self.input_ids.shape[0]
 
     def subset(self, index: Tensor) -> TaskData:
+        """Taught in notebook 05, section 3. The examples at ``index``, every tensor alike."""
         return TaskData(*(t[index] for t in self))
 
     def to(self, device: torch.device | str) -> TaskData:
@@ -93,7 +95,8 @@ def _check_task(task: str) -> None:
 def encode_task(
     task: str, frame: pd.DataFrame, tokenizer: WordPieceTokenizer, max_length: int
 ) -> TaskData:
-    """``frame`` (a split of :func:`course_utils.data.world.load_task`) as :class:`TaskData`.
+    """Taught in notebook 05, section 3.
+    ``frame`` (a split of ``course_utils.data.world.load_task``) as ``TaskData``.
 
     ``sentiment``: ``[CLS] text [SEP]``; ``nli``: ``[CLS] premise [SEP] hypothesis [SEP]``
     with token types 0 and 1; ``tagging``: ``[CLS] words [SEP]`` with each word's tag on its
@@ -135,10 +138,10 @@ def encode_task(
 
 # ---------------------------------------------------------------- models
 def initial_body(init: str, pretrained: BertModel, seed: int = 0) -> BertModel:
-    """Taught in notebook 05, section 5. The body a classifier starts from (see :data:`INITS`);
+    """Taught in notebook 05, section 5. The body a classifier starts from (see ``INITS``);
     random parts are drawn from ``seed``.
 
-    ``"pretrained"`` returns ``pretrained`` itself (:func:`classifier_for` copies it);
+    ``"pretrained"`` returns ``pretrained`` itself (``classifier_for`` copies it);
     ``"scratch"`` a random body of the same shape; ``"embeddings"`` the same random body
     with ``pretrained``'s embedding tables copied in: the static word vectors of
     pretraining without anything it learned about context.
@@ -159,8 +162,9 @@ def initial_body(init: str, pretrained: BertModel, seed: int = 0) -> BertModel:
 def classifier_for(
     task: str, body: BertModel | ModelConfig, freeze: bool = False
 ) -> BertForSequenceClassification | BertForTokenClassification:
-    """A fresh linear head for ``task`` on a *copy* of ``body`` (a pretrained
-    :class:`BertModel`), or on a randomly initialized body (a :class:`ModelConfig`).
+    """Taught in notebook 05, section 3.
+    A fresh linear head for ``task`` on a *copy* of ``body`` (a pretrained
+    ``BertModel``), or on a randomly initialized body (a ``ModelConfig``).
 
     ``freeze=True`` makes a linear probe: the body's parameters get no gradients.
     """
@@ -186,7 +190,7 @@ def classification_loss(model: nn.Module, batch: TaskData) -> Tensor:
 
 
 class FinetuneRun(NamedTuple):
-    """What :func:`finetune` did: the loss of every step, the validation accuracy after each
+    """What ``finetune`` did: the loss of every step, the validation accuracy after each
     epoch (empty without validation data) and the epoch whose weights the model kept."""
 
     losses: list[float]
@@ -256,7 +260,8 @@ def finetune(
 
 
 def predict(model: nn.Module, data: TaskData, batch_size: int = 256) -> Tensor:
-    """Predicted label ids: ``(N,)``, or ``(N, L)`` for tagging."""
+    """Taught in notebook 05, section 4.
+    Predicted label ids: ``(N,)``, or ``(N, L)`` for tagging."""
     predictions = _in_batches(model, data, batch_size, lambda logits: logits.argmax(-1))
     return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
 
@@ -274,7 +279,8 @@ def _in_batches(module: nn.Module, data: TaskData, batch_size: int, read) -> lis
 
 
 def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tensor:
-    """Bool ``(N,)``: the label is right; for tagging, every tag of a word that is not ``O``
+    """Taught in notebook 05, section 4.
+    Bool ``(N,)``: the label is right; for tagging, every tag of a word that is not ``O``
     (the entities) is right (``O`` is most tags and easy, so it is not counted)."""
     if task != "tagging":
         return predictions == labels
@@ -284,7 +290,8 @@ def correct_per_example(task: str, predictions: Tensor, labels: Tensor) -> Tenso
 
 
 def evaluate(task: str, model: nn.Module, data: TaskData, frame: pd.DataFrame) -> dict[str, float]:
-    """Accuracy on the items whose deciding words the labelled data shows (``seen``), on the
+    """Taught in notebook 05, section 4.
+    Accuracy on the items whose deciding words the labelled data shows (``seen``), on the
     items that use held-out words (``unseen``), and on all of them. If ``frame`` has a bool
     column ``in_corpus`` (the item occurs verbatim in the pretraining corpus), also on the
     unseen items that do not (``unseen, not in corpus``); for sentence tasks, the number of
@@ -372,8 +379,8 @@ def evidence_threshold(stds: Sequence[float], means: Sequence[float], n: int) ->
 def compare_arms(results: pd.DataFrame, column: str, first: tuple[str, str], second: tuple[str, str],
                  items: dict[str, int]) -> pd.DataFrame:
     """Taught in notebook 05, section 5. Per task: mean difference of ``column`` between two
-    arms (init, method) of :func:`compare_initializations`, the threshold of
-    :func:`evidence_threshold` (``items[task]`` test items in ``column``) and the verdict."""
+    arms (init, method) of ``compare_initializations``, the threshold of
+    ``evidence_threshold`` (``items[task]`` test items in ``column``) and the verdict."""
     rows = {}
     for task in results["task"].unique():
         arm = lambda init, method: results[(results.task == task) & (results.init == init)  # noqa: E731
@@ -393,7 +400,7 @@ def encode_splits(
     task: str, frames: dict[str, pd.DataFrame], tokenizer: WordPieceTokenizer, max_length: int
 ) -> dict[str, TaskData]:
     """The ``train``, ``validation`` and ``test`` splits of ``frames``, each encoded once
-    with :func:`encode_task`."""
+    with ``encode_task``."""
     return {split: encode_task(task, frames[split], tokenizer, max_length)
             for split in ("train", "validation", "test")}
 
@@ -414,14 +421,14 @@ def run_finetuning(
 ) -> dict[str, float]:
     """Taught in notebook 05, section 5. Fine-tune one classifier and evaluate it on the test split.
 
-    ``init`` (see :data:`INITS`) picks the starting body, ``method`` "full" or "probe" (only
+    ``init`` (see ``INITS``) picks the starting body, ``method`` "full" or "probe" (only
     the linear layer trains, with ``sizes.probe_learning_rate``). ``seed`` draws the head, the
     random parts of the body, the order of the batches and, with ``train_size``, which
     training examples are kept; every run gets the steps of ``sizes.epochs`` full epochs,
-    and the validation split picks the epoch that is kept (:func:`finetune`). The work runs on
-    :func:`course_utils.config.get_device`; ``pretrained`` itself is copied, never moved.
-    A probe reads the frozen vectors standardised (:func:`standardize_features`) unless
-    ``standardize=False``. ``encoded`` (from :func:`encode_splits`) saves encoding the
+    and the validation split picks the epoch that is kept (``finetune``). The work runs on
+    ``course_utils.config.get_device``; ``pretrained`` itself is copied, never moved.
+    A probe reads the frozen vectors standardised (``standardize_features``) unless
+    ``standardize=False``. ``encoded`` (from ``encode_splits``) saves encoding the
     same splits again in every run of an experiment.
     """
     if method not in METHODS:
@@ -467,7 +474,7 @@ def compare_initializations(
     """Taught in notebook 05, sections 5 and 6. One row per task, training-set size, arm
     (init, method) and seed (``sizes.seeds`` of
     them): test accuracy on seen and unseen items. One progress bar counts the runs.
-    Summarize it with :func:`summarize`."""
+    Summarize it with ``summarize``."""
     for init, method in arms:
         if init not in INITS or method not in METHODS:
             raise ValueError(f"unknown arm {(init, method)!r}; inits: {', '.join(INITS)}; "
@@ -486,7 +493,8 @@ def compare_initializations(
 
 
 def summarize(results: pd.DataFrame, columns: Sequence[str] = ("seen", "unseen")) -> pd.DataFrame:
-    """Mean ± standard deviation over seeds of each accuracy column, as text, e.g. ``0.93 ± 0.02``."""
+    """Taught in notebook 05, section 5.
+    Mean ± standard deviation over seeds of each accuracy column, as text, e.g. ``0.93 ± 0.02``."""
     groups = results.groupby(["task", "init", "method"], sort=False)[list(columns)]
     mean, std = groups.mean(), groups.std(ddof=1).fillna(0.0)
     table = mean.copy().astype(object)

@@ -1,8 +1,8 @@
 """Pretraining a tiny BERT: documents -> noised batches -> MLM + NSP loss -> the shared checkpoint.
 
-The pieces come from their own rooms (:mod:`course_utils.noising` for the noise,
-:mod:`course_utils.models` for the model, :mod:`course_utils.training` for the loop,
-:mod:`course_utils.checkpoints` for the cache); this module puts them together.
+The pieces come from their own rooms (``course_utils.noising`` for the noise,
+``course_utils.models`` for the model, ``course_utils.training`` for the loop,
+``course_utils.checkpoints`` for the cache); this module puts them together.
 
 >>> tok = world_tokenizer()
 >>> docs = documents_from_text("Ann lives in Rome. She is a cook.\\n\\nThe dog sleeps. It is tired.", tok)
@@ -57,7 +57,8 @@ _DOCUMENTS: dict[tuple[int, int, tuple[str, ...]], Documents] = {}
 def world_documents(
     num_words: int, tokenizer: WordPieceTokenizer, seed: int = 0, corpus: Sequence[Document] | None = None
 ) -> Documents:
-    """The small world's corpus (``num_words`` words, seeded) as token ids.
+    """Taught in notebook 04, section 1.
+    The small world's corpus (``num_words`` words, seeded) as token ids.
 
     The same as encoding each sentence's text, but each distinct word is encoded once
     (a million words take seconds, not a minute). Pass ``corpus`` (what
@@ -133,14 +134,15 @@ class PretrainingBatch(NamedTuple):
 
 
 class PretrainingData:
-    """Random ``[CLS] A [SEP] B [SEP]`` pairs with BERT's masking, from ``documents``.
+    """Taught in notebook 04, section 8.
+    Random ``[CLS] A [SEP] B [SEP]`` pairs with BERT's masking, from ``documents``.
 
     ``objective="mlm+nsp"``: B follows A half of the time (NSP labels matter);
     ``"mlm"``: B always follows A, so the model reads contiguous text.
     ``packed=True`` (BERT's recipe) fills each pair with as many whole sentences as fit
-    in ``max_length`` (:func:`course_utils.noising.make_packed_pair`); ``False`` puts one
+    in ``max_length`` (``course_utils.noising.make_packed_pair``); ``False`` puts one
     sentence in each segment. ``mode``: how positions are picked for the MLM, see
-    :func:`course_utils.noising.mask_tokens`. One ``seed`` drives both the pairs and the masks.
+    ``course_utils.noising.mask_tokens``. One ``seed`` drives both the pairs and the masks.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class PretrainingData:
         self.generator = torch.Generator().manual_seed(seed)
 
     def batch(self, batch_size: int) -> PretrainingBatch:
+        """Taught in notebook 04, section 8. ``batch_size`` fresh pairs, noised and padded."""
         pairs = nsp_pairs(
             self.documents, batch_size, max_length=self.max_length, cls_id=self.cls_id,
             sep_id=self.sep_id, rng=self.rng,
@@ -233,7 +236,8 @@ def pretrain(
 
 # ---------------------------------------------------------------- the shared model
 def tiny_bert_config(tokenizer: WordPieceTokenizer, scale: Scale | None = None) -> ModelConfig:
-    """The ``bert-tiny`` preset of ``scale`` for ``tokenizer``'s vocabulary."""
+    """Taught in notebook 04, section 4.
+    The ``bert-tiny`` preset of ``scale`` for ``tokenizer``'s vocabulary."""
     scale = scale or get_scale()
     tiny = scale.tiny
     return get_config(
@@ -250,14 +254,15 @@ def pretrained_bert(
     retrain: bool = False,
     device: torch.device | str | None = None,
 ) -> tuple[BertForPreTraining, dict[str, object]]:
-    """The course's tiny BERT, pretrained on the small world: loaded from the checkpoint
+    """Taught in notebook 04, section 5.
+    The course's tiny BERT, pretrained on the small world: loaded from the checkpoint
     cache, or trained (then cached) when it is missing.
 
     The cache key holds the scale's sizes, the model configuration, the objective, the
-    seed and :data:`CHECKPOINT_VERSION`, so changing any of them trains a new model.
-    Training runs on ``device`` (default :func:`course_utils.config.get_device`: a GPU when
+    seed and ``CHECKPOINT_VERSION``, so changing any of them trains a new model.
+    Training runs on ``device`` (default ``course_utils.config.get_device``: a GPU when
     there is one); the model comes back on the CPU, where a notebook's own tensors are.
-    Returns ``(model, metadata)``; metadata is :func:`pretrain`'s history.
+    Returns ``(model, metadata)``; metadata is ``pretrain``'s history.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -336,7 +341,7 @@ def _clean_ids(batch: PretrainingBatch) -> Tensor:
 def nsp_overlap_features(batch: PretrainingBatch, frequent: set[int]) -> Tensor:
     """Taught in notebook 04, section 8. Shallow features of each pair ``(B, 5)``: content words
     shared by A and B (distinct ids outside ``frequent`` and the special ids), that count over
-    B's content words, and the lengths of A, B and the pair (see :func:`segment_lengths`)."""
+    B's content words, and the lengths of A, B and the pair (see ``segment_lengths``)."""
     ids = _clean_ids(batch)
     real = batch.attention_mask.bool()
     rows = []
@@ -357,7 +362,7 @@ def nsp_overlap_baseline(
     fit: PretrainingBatch, test: PretrainingBatch, frequent_words: int = 50, steps: int = 200
 ) -> dict[str, float]:
     """Taught in notebook 04, section 8: a logistic regression on shallow features
-    (:func:`nsp_overlap_features`: shared content words of A and B, lengths), fitted on the
+    (``nsp_overlap_features``: shared content words of A and B, lengths), fitted on the
     ``fit`` pairs and scored on the ``test`` pairs. ``frequent_words``: how many of the fit
     pairs' most frequent token ids do not count as content words. Deterministic (full-batch
     L-BFGS from zero weights). Returns the fit and test accuracies."""
@@ -405,15 +410,15 @@ def nsp_ablation(
     finetune_seeds: Sequence[int] | None = None,
     method: str = "full",
 ) -> pd.DataFrame:
-    """Taught in notebook 05. RoBERTa's question at the course's scale: pretrain with
+    """Taught in notebook 05, section 7. RoBERTa's question at the course's scale: pretrain with
     MLM + NSP and with MLM alone, each with every seed of ``pretrain_seeds``, fine-tune each
     model on each task with every seed of ``finetune_seeds`` (default
     ``range(scale.finetune.seeds)``), and test.
 
-    The models come from the checkpoint cache (:func:`pretrained_bert`), so seed 0 of
+    The models come from the checkpoint cache (``pretrained_bert``), so seed 0 of
     MLM + NSP is the course's shared model. Both sources of randomness that differ
     between the arms (pretraining seed, fine-tuning seed) vary, so the spread of
-    :func:`summarize_ablation` covers them. One row per objective, pretraining seed, task and
+    ``summarize_ablation`` covers them. One row per objective, pretraining seed, task and
     fine-tuning seed, with the test accuracies on ``seen``, ``unseen`` and ``all`` items.
     """
     from tqdm.auto import tqdm

@@ -23,7 +23,8 @@ def train(
     callback: Callable[[int, torch.nn.Module], None] | None = None,
     show_progress: bool = True,
 ) -> list[float]:
-    """Train ``model`` for ``steps`` AdamW steps on batches from ``next_batch()``.
+    """Taught in notebook 03, section 3.
+    Train ``model`` for ``steps`` AdamW steps on batches from ``next_batch()``.
 
     ``loss_fn(model, batch)`` returns the scalar loss. Returns the loss of every step, for
     plotting. Gradients are clipped to ``clip_norm`` (None: no clipping). ``callback(step,

@@ -122,15 +122,6 @@ def test_wrong_masks_and_heads_are_caught():
         check_merge_heads(lambda x: x.reshape(x.shape[0], x.shape[2], -1))  # no transpose first
 
 
-def test_swapped_layer_norm_order_is_caught():
-    def pre_instead_of_post(layer, x):
-        x = x + layer.self_attn(layer.norm1(x))[0]
-        return x + layer.ff(layer.norm2(x))
-
-    with pytest.raises(AssertionError, match="post-LN"):
-        check_post_ln_layer(pre_instead_of_post)
-
-
 def test_parameter_count_without_biases_is_caught():
     def no_biases(vocab, positions, types, d, layers, d_ff):
         return (vocab + positions + types) * d + 2 * d + layers * (4 * d * d + 2 * d * d_ff + 4 * d) + d * d
@@ -226,19 +217,30 @@ def test_a_layer_that_calls_itself_fails_even_without_forward_disabled():
     assert all(not all(results) for results in calls)
 
 
-def test_pre_ln_with_one_layer_norm_for_both_sublayers_is_caught():
-    def norm1_twice(layer, x):
-        x = x + layer.self_attn(layer.norm1(x))[0]
-        return x + layer.ff(layer.norm1(x))
-
-    with pytest.raises(AssertionError, match="pre-LN"):
-        check_pre_ln_layer(norm1_twice)
+def pre_instead_of_post(layer, x):  # the pre-LN order handed to the post-LN check
+    x = x + layer.self_attn(layer.norm1(x))[0]
+    return x + layer.ff(layer.norm2(x))
 
 
-def test_post_ln_with_swapped_layer_norms_is_caught():
-    def swapped(layer, x):
-        x = layer.norm2(x + layer.self_attn(x)[0])
-        return layer.norm1(x + layer.ff(x))
+def norm1_twice(layer, x):  # pre-LN, but one LayerNorm for both sublayers
+    x = x + layer.self_attn(layer.norm1(x))[0]
+    return x + layer.ff(layer.norm1(x))
 
-    with pytest.raises(AssertionError, match="post-LN"):
-        check_post_ln_layer(swapped)
+
+def swapped_norms(layer, x):  # post-LN with norm1 and norm2 swapped
+    x = layer.norm2(x + layer.self_attn(x)[0])
+    return layer.norm1(x + layer.ff(x))
+
+
+@pytest.mark.parametrize(
+    "check, wrong_layer, message",
+    [
+        (check_post_ln_layer, pre_instead_of_post, "post-LN"),
+        (check_pre_ln_layer, norm1_twice, "pre-LN"),
+        (check_post_ln_layer, swapped_norms, "post-LN"),
+    ],
+    ids=["swapped-layer-norm-order", "pre-ln-one-norm-for-both", "post-ln-swapped-norms"],
+)
+def test_wrong_layer_norm_placement_is_caught(check, wrong_layer, message):
+    with pytest.raises(AssertionError, match=message):
+        check(wrong_layer)

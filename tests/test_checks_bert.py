@@ -129,37 +129,35 @@ def test_in_place_masking_is_caught():
         check_mask_tokens(in_place)
 
 
-def test_nsp_pair_always_next_is_caught():
-    def always_next(documents, d, s, rng, max_length):
-        a, b = list(documents[d][s]), list(documents[d][s + 1])
-        while len(a) + len(b) + 3 > max_length:
-            (a if len(a) > len(b) else b).pop()
-        return [CLS, *a, SEP, *b, SEP], [0] * (len(a) + 2) + [1] * (len(b) + 1), IS_NEXT
-
-    with pytest.raises(AssertionError, match="IS_NEXT"):
-        check_nsp_pair(always_next)
+def always_next(documents, d, s, rng, max_length):  # B is always the next sentence
+    a, b = list(documents[d][s]), list(documents[d][s + 1])
+    while len(a) + len(b) + 3 > max_length:
+        (a if len(a) > len(b) else b).pop()
+    return [CLS, *a, SEP, *b, SEP], [0] * (len(a) + 2) + [1] * (len(b) + 1), IS_NEXT
 
 
-def test_nsp_pair_wrong_truncation_is_caught():
-    def cut_front(documents, d, s, rng, max_length):
-        ids, types, label = package_pair(documents, d, s, rng, 64)
-        first = ids.index(SEP)
-        a, b = ids[1:first], ids[first + 1 : -1]
-        while len(a) + len(b) + 3 > max_length:
-            (a if len(a) > len(b) else b).pop(0)
-        return [CLS, *a, SEP, *b, SEP], [0] * (len(a) + 2) + [1] * (len(b) + 1), label
-
-    with pytest.raises(AssertionError, match="longer segment"):
-        check_nsp_pair(cut_front)
+def cut_front(documents, d, s, rng, max_length):  # truncates from the front
+    ids, types, label = package_pair(documents, d, s, rng, 64)
+    first = ids.index(SEP)
+    a, b = ids[1:first], ids[first + 1 : -1]
+    while len(a) + len(b) + 3 > max_length:
+        (a if len(a) > len(b) else b).pop(0)
+    return [CLS, *a, SEP, *b, SEP], [0] * (len(a) + 2) + [1] * (len(b) + 1), label
 
 
-def test_nsp_pair_wrong_segments_are_caught():
-    def all_zero(documents, d, s, rng, max_length):
-        ids, types, label = package_pair(documents, d, s, rng, max_length)
-        return ids, [0] * len(ids), label
+def all_zero(documents, d, s, rng, max_length):  # every token in segment 0
+    ids, types, label = package_pair(documents, d, s, rng, max_length)
+    return ids, [0] * len(ids), label
 
-    with pytest.raises(AssertionError, match="token_type_ids"):
-        check_nsp_pair(all_zero)
+
+@pytest.mark.parametrize(
+    "wrong_pair, message",
+    [(always_next, "IS_NEXT"), (cut_front, "longer segment"), (all_zero, "token_type_ids")],
+    ids=["always-next", "wrong-truncation", "wrong-segments"],
+)
+def test_wrong_nsp_pairs_are_caught(wrong_pair, message):
+    with pytest.raises(AssertionError, match=message):
+        check_nsp_pair(wrong_pair)
 
 
 def test_loss_over_all_positions_is_caught():

@@ -32,31 +32,21 @@ def test_empty_files_are_rejected(tmp_path, content, why):
         read_text_corpus(path)
 
 
-def test_nul_bytes_mean_binary(tmp_path):
-    path = tmp_path / "model.bin"
-    path.write_bytes(b"PK\x03\x04\x00\x00binary")
-    with pytest.raises(ValueError, match=r"does not look like UTF-8 text: byte 4 is a NUL"):
-        read_text_corpus(path)
-
-
-def test_utf16_is_caught_by_its_nul_bytes(tmp_path):
-    path = tmp_path / "utf16.txt"
-    path.write_bytes("hello".encode("utf-16-le"))
-    with pytest.raises(ValueError, match="byte 1 is a NUL"):
-        read_text_corpus(path)
-
-
-def test_invalid_utf8_names_the_byte(tmp_path):
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("café au lait".encode("latin-1"))  # é is the single byte 0xe9
-    with pytest.raises(ValueError, match=r"does not look like UTF-8 text: byte 3 \(0xe9\)"):
-        read_text_corpus(path)
-
-
-def test_byte_offsets_count_the_byte_order_mark(tmp_path):
-    path = tmp_path / "bom.txt"
-    path.write_bytes(b"\xef\xbb\xbfab\xff")
-    with pytest.raises(ValueError, match=r"byte 5 \(0xff\)"):
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("model.bin", b"PK\x03\x04\x00\x00binary", r"does not look like UTF-8 text: byte 4 is a NUL"),
+        ("utf16.txt", "hello".encode("utf-16-le"), "byte 1 is a NUL"),  # UTF-16 is caught by its NULs
+        # é is the single byte 0xe9 in latin-1: the message names the byte
+        ("latin1.txt", "café au lait".encode("latin-1"), r"does not look like UTF-8 text: byte 3 \(0xe9\)"),
+        ("bom.txt", b"\xef\xbb\xbfab\xff", r"byte 5 \(0xff\)"),  # offsets count the byte order mark
+    ],
+    ids=["nul-bytes-mean-binary", "utf16", "invalid-utf8-names-the-byte", "offsets-count-the-bom"],
+)
+def test_bytes_that_are_not_utf8_text_are_rejected(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
         read_text_corpus(path)
 
 

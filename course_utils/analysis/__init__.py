@@ -1,9 +1,9 @@
 """Looking inside trained models: word guessing (cloze probes) and contextual vectors.
 
-- :mod:`.cloze`: fill in ``[MASK]``, score probes by phenomenon against a unigram baseline;
-- :mod:`.embeddings`: one vector per word occurrence, its nearest neighbours, how often
+- ``cloze``: fill in ``[MASK]``, score probes by phenomenon against a unigram baseline;
+- ``embeddings``: one vector per word occurrence, its nearest neighbours, how often
   they are used the same way;
-- :mod:`.overlap`: which test items the pretraining corpus already contains verbatim.
+- ``overlap``: which test items the pretraining corpus already contains verbatim.
 """
 
 from course_utils.analysis.cloze import (

@@ -1,6 +1,6 @@
 """Word guessing with a masked language model: fill in ``[MASK]``, score cloze probes.
 
-A probe (see :func:`course_utils.data.world.cloze_probes`) has one ``[MASK]``, its ``answer``
+A probe (see ``course_utils.data.world.cloze_probes``) has one ``[MASK]``, its ``answer``
 and a few ``distractors`` ("The cats near the dog [MASK] hungry." -> are, not is). The model
 *chooses* right when it gives the answer a higher probability than every distractor; chance is
 one over the number of candidates.
@@ -58,7 +58,8 @@ def masked_log_probs(
 
 
 def fill_mask(model: BertForPreTraining, tokenizer: WordPieceTokenizer, text: str, k: int = 5) -> pd.DataFrame:
-    """The ``k`` likeliest tokens at each ``[MASK]`` of ``text``: columns ``mask`` (which one,
+    """Taught in notebook 04, section 6.
+    The ``k`` likeliest tokens at each ``[MASK]`` of ``text``: columns ``mask`` (which one,
     from 1), ``rank``, ``token``, ``probability``."""
     (log_probs,) = masked_log_probs(model, tokenizer, [text])
     if log_probs.shape[0] == 0:
@@ -76,7 +77,8 @@ def _candidates(row: pd.Series) -> list[str]:
 
 
 def score_probes(model: BertForPreTraining, tokenizer: WordPieceTokenizer, probes: pd.DataFrame) -> pd.DataFrame:
-    """``probes`` with the model's guesses added: ``choice`` (the likeliest candidate),
+    """Taught in notebook 04, section 6.
+    ``probes`` with the model's guesses added: ``choice`` (the likeliest candidate),
     ``chose_right``, ``top1`` (the likeliest token of the whole vocabulary) and ``top1_right``."""
     log_probs = masked_log_probs(model, tokenizer, list(probes["text"]))
     ids = tokenizer.token_to_id
@@ -102,11 +104,12 @@ def unigram_choices(probes: pd.DataFrame, counts: Mapping[str, int]) -> pd.Serie
 def probe_table(
     scored: pd.DataFrame, counts: Mapping[str, int], in_corpus: Sequence[bool] | None = None
 ) -> pd.DataFrame:
-    """Accuracy per phenomenon (rows): the model's choice among the candidates, its top-1
+    """Taught in notebook 04, section 6.
+    Accuracy per phenomenon (rows): the model's choice among the candidates, its top-1
     guess over the vocabulary, the unigram-frequency baseline and chance.
 
     With ``in_corpus`` (one bool per probe: does the filled-in item occur verbatim in the
-    pretraining corpus? see :func:`course_utils.analysis.verbatim_in_corpus`), two more
+    pretraining corpus? see ``course_utils.analysis.verbatim_in_corpus``), two more
     columns: the share of items found in the corpus, and the model's accuracy on the others
     (``nan`` where every item is in the corpus).
     """
@@ -138,7 +141,7 @@ def two_antecedent_probes(num_items: int, seed: int = 0) -> pd.DataFrame:
     name points to the wrong pronoun, so a model must use the sentence's structure, not the
     gender of the closest name.
 
-    Columns as :func:`course_utils.data.world.cloze_probes`
+    Columns as ``course_utils.data.world.cloze_probes``
     (``phenomenon`` is ``"coreference (two names)"``, ``unseen`` is False).
     """
     import random

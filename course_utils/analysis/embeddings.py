@@ -30,7 +30,8 @@ from course_utils.tokenization import WordPieceTokenizer
 def occurrence_vectors(
     bert: BertModel, tokenizer: WordPieceTokenizer, sentences: Sequence[str], word: str
 ) -> tuple[Tensor, list[tuple[int, int]]]:
-    """The last-layer vector of every occurrence of ``word`` (one token) in ``sentences``.
+    """Taught in notebook 04, section 7.
+    The last-layer vector of every occurrence of ``word`` (one token) in ``sentences``.
 
     Returns ``(vectors (N, D), where)``; ``where[n] = (sentence index, token index)``, the
     token index counting from the first token after ``[CLS]``.
@@ -52,7 +53,8 @@ def occurrence_vectors(
 def nearest_occurrences(
     query: Tensor, vectors: Tensor, labels: Sequence[str], k: int = 5, skip_self: bool = True
 ) -> pd.DataFrame:
-    """The ``k`` rows of ``vectors`` most cosine-similar to ``query``, with their ``labels``
+    """Taught in notebook 04, section 7.
+    The ``k`` rows of ``vectors`` most cosine-similar to ``query``, with their ``labels``
     (e.g. the sentences). ``skip_self`` drops an exact match (the query itself)."""
     similarity = F.cosine_similarity(vectors, query.unsqueeze(0), dim=-1)
     order = similarity.argsort(descending=True).tolist()
@@ -97,7 +99,7 @@ def same_use_rate(
     ``contexts`` (each occurrence's previous and next word), a neighbour must differ from the
     query in *both*, so the score cannot come from the neighbouring words alone: a vector has
     to carry the role itself. Only queries with an allowed neighbour of their own use and one of
-    another use count (:func:`same_use_chance` is the score of a random allowed neighbour on
+    another use count (``same_use_chance`` is the score of a random allowed neighbour on
     the same queries); ``nan`` if none is left.
     """
     n = vectors.shape[0]
@@ -111,7 +113,7 @@ def same_use_rate(
 
 
 def same_use_chance(uses: Sequence[str], contexts: Sequence[tuple[str, str]] | None = None) -> float:
-    """Taught in notebook 04, section 7: the expected :func:`same_use_rate` of a neighbour
+    """Taught in notebook 04, section 7: the expected ``same_use_rate`` of a neighbour
     picked at random among the allowed ones (the control for that score)."""
     _check_uses(len(uses), uses, contexts)
     allowed = _allowed_neighbours(uses, contexts)
@@ -124,7 +126,7 @@ def same_use_chance(uses: Sequence[str], contexts: Sequence[tuple[str, str]] | N
 
 
 def same_use_queries(uses: Sequence[str], contexts: Sequence[tuple[str, str]] | None = None) -> dict[str, int]:
-    """Taught in notebook 04, section 7: how many occurrences of each use :func:`same_use_rate`
+    """Taught in notebook 04, section 7: how many occurrences of each use ``same_use_rate``
     counts as queries (those with an allowed neighbour of their own use and one of another)."""
     _check_uses(len(uses), uses, contexts)
     testable = _allowed_neighbours(uses, contexts).any(1).tolist()

@@ -47,5 +47,6 @@ def verbatim_in_corpus(texts: Sequence[str], documents: Iterable[Sequence[str]])
 
 
 def filled_probes(probes: pd.DataFrame) -> list[str]:
-    """Each probe's text with its ``[MASK]`` replaced by the answer (in the answer's case)."""
+    """Taught in notebook 04, section 6.
+    Each probe's text with its ``[MASK]`` replaced by the answer (in the answer's case)."""
     return [text.replace(MASK, str(answer), 1) for text, answer in zip(probes["text"], probes["answer"])]

@@ -250,7 +250,8 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
 
 
 def mask_to_bias(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Additive float mask: ``0`` where ``mask`` is True, ``-inf`` where it is False.
+    """Taught in notebook 02, section 4.
+    Additive float mask: ``0`` where ``mask`` is True, ``-inf`` where it is False.
 
     Adding it to the scores before the softmax gives blocked keys a weight of
     exactly zero (``exp(-inf) = 0``). A float mask is already a bias and is

@@ -102,8 +102,8 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Module):
-    """Taught in notebook 02, section 7. A learned vector per position, added to the
-    input (BERT, GPT-2).
+    """Taught in notebook 02, section 7 (section 5 already uses it). A learned vector per
+    position, added to the input (BERT, GPT-2).
 
     ``weight`` is a ``(max_positions, d_model)`` parameter initialised from
     ``N(0, 0.02**2)``, as in BERT and GPT-2. ``forward(x)`` with
@@ -137,7 +137,8 @@ class LearnedPositionalEmbedding(nn.Module):
 def relative_distances(
     num_queries: int, num_keys: int, max_distance: int, device: torch.device | str | None = None
 ) -> Tensor:
-    """The ``(num_queries, num_keys)`` table of clipped distances ``clip(j - i, -k, k)``.
+    """Taught in notebook 02, section 7.
+    The ``(num_queries, num_keys)`` table of clipped distances ``clip(j - i, -k, k)``.
 
     Taught in notebook 02, section 7. Entry ``(i, j)`` says how far key ``j`` lies
     from query ``i``: negative to the left, positive to the right; every distance
@@ -168,11 +169,11 @@ def relative_attention(
     mask: Tensor | None = None,
     scale: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Attention with relative position vectors ``a^K_ij`` and ``a^V_ij``; returns ``(output, weights)``.
+    """Taught in notebook 02, section 7. Attention with relative position vectors ``a^K_ij``
+    and ``a^V_ij``; returns ``(output, weights)``.
 
-    Taught in notebook 02, section 7. Shaw et al. (2018) add a vector that
-    depends only on the distance from query ``i`` to key ``j`` to the key in
-    the score and to the value in the sum::
+    Shaw et al. (2018) add a vector that depends only on the distance from query
+    ``i`` to key ``j`` to the key in the score and to the value in the sum::
 
         e_ij     = q_i . (k_j + a^K_ij) / sqrt(d)
         alpha_ij = softmax_j(e_ij)
@@ -232,7 +233,8 @@ def _check_relative_inputs(
 
 
 class RelativePositionAttention(nn.Module):
-    """Self-attention's relative position representations (Shaw et al. 2018).
+    """Taught in notebook 02, section 7.
+    Self-attention's relative position representations (Shaw et al. 2018).
 
     Taught in notebook 02, section 7. Two learned tables of ``2k + 1`` vectors
     each, one per clipped distance ``clip(j - i, -k, k)`` with
@@ -272,7 +274,8 @@ class RelativePositionAttention(nn.Module):
                 f"values={self.value_table is not None}")
 
     def tables(self, num_queries: int, num_keys: int) -> tuple[Tensor, Tensor | None]:
-        """``a^K`` and ``a^V`` (or ``None``) for every (query, key) pair: ``(L, S, Dh)`` each."""
+        """Taught in notebook 02, section 7.
+        ``a^K`` and ``a^V`` (or ``None``) for every (query, key) pair: ``(L, S, Dh)`` each."""
         index = relative_distances(num_queries, num_keys, self.max_distance,
                                    device=self.key_table.weight.device) + self.max_distance
         rel_values = None if self.value_table is None else self.value_table(index)

@@ -69,7 +69,8 @@ def _random(*shape: int, seed: int) -> torch.Tensor:
 
 
 def check_attention(function: Callable) -> None:
-    """``function(query, key, value, mask=None)`` should return ``(output, weights)``."""
+    """Taught in notebook 02, section 3.
+    ``function(query, key, value, mask=None)`` should return ``(output, weights)``."""
     cases = []
     shapes = [((3, 4), (3, 4), (3, 4)), ((2, 5, 8), (2, 7, 8), (2, 7, 6)), ((2, 3, 4, 16),) * 3]
     for seed, (q, k, v) in enumerate(shapes):
@@ -87,14 +88,16 @@ def check_attention(function: Callable) -> None:
 
 
 def check_causal_mask(function: Callable[[int], torch.Tensor]) -> None:
-    """``function(length)`` should return a bool (length, length) mask, True on and below the diagonal."""
+    """Taught in notebook 02, section 4.
+    ``function(length)`` should return a bool (length, length) mask, True on and below the diagonal."""
     cases = [Case((n,), causal_mask(n), hint=HINTS["causal_mask"]) for n in (1, 2, 4, 7)]
     run_checks("causal_mask", function, cases, same=tensors_match, explain=explain_tensors,
                forbid=(causal_mask,))
 
 
 def check_split_heads(function: Callable) -> None:
-    """``function(x, num_heads)`` should turn (batch, length, width) into (batch, heads, length, width / heads)."""
+    """Taught in notebook 02, section 5.
+    ``function(x, num_heads)`` should turn (batch, length, width) into (batch, heads, length, width / heads)."""
     cases = []
     for seed, (shape, heads) in enumerate([((1, 3, 4), 2), ((2, 5, 12), 3), ((2, 5, 12), 1), ((3, 2, 8), 8)]):
         x = _random(*shape, seed=seed)
@@ -104,7 +107,8 @@ def check_split_heads(function: Callable) -> None:
 
 
 def check_merge_heads(function: Callable) -> None:
-    """``function(x)`` should undo ``split_heads``: (batch, heads, length, d) -> (batch, length, heads * d)."""
+    """Taught in notebook 02, section 5.
+    ``function(x)`` should undo ``split_heads``: (batch, heads, length, d) -> (batch, length, heads * d)."""
     cases = []
     for seed, shape in enumerate([(1, 2, 3, 2), (2, 3, 5, 4), (2, 1, 5, 12)]):
         x = _random(*shape, seed=seed)

@@ -98,7 +98,8 @@ def _toy_batch(rows: int, length: int, seed: int) -> torch.Tensor:
 
 @_checker("mask_tokens")
 def check_mask_tokens(function: Callable) -> None:
-    """``function(ids, mask_id, vocab_size, special_ids, generator)`` -> ``(inputs, labels)``
+    """Taught in notebook 04, section 2.
+    ``function(ids, mask_id, vocab_size, special_ids, generator)`` -> ``(inputs, labels)``
     should apply BERT's masking: 15 % of non-special tokens become targets; of those 80 %
     [MASK], 10 % a random non-special token, 10 % unchanged; labels -100 elsewhere."""
     ids = _toy_batch(400, 128, seed=0)
@@ -158,7 +159,8 @@ def _id_documents() -> list[list[list[int]]]:
 
 @_checker("nsp_pair")
 def check_nsp_pair(function: Callable) -> None:
-    """``function(documents, doc_index, sentence_index, rng, max_length)`` ->
+    """Taught in notebook 04, section 3.
+    ``function(documents, doc_index, sentence_index, rng, max_length)`` ->
     ``(input_ids, token_type_ids, label)`` should build BERT's sentence pairs."""
     documents = _id_documents()
     rng = random.Random(0)
@@ -211,7 +213,8 @@ def check_nsp_pair(function: Callable) -> None:
 
 
 def check_masked_lm_loss(function: Callable) -> None:
-    """``function(logits (B, L, V), labels (B, L))`` -> mean cross-entropy over the positions
+    """Taught in notebook 04, section 4.
+    ``function(logits (B, L, V), labels (B, L))`` -> mean cross-entropy over the positions
     whose label is not -100."""
     cases = []
     for seed, (b, length, v) in enumerate([(2, 5, 11), (3, 7, 20), (1, 9, 5)]):
@@ -231,7 +234,8 @@ def check_masked_lm_loss(function: Callable) -> None:
 
 @_checker("ClassificationHead")
 def check_classification_head(head_class: type) -> None:
-    """``head_class(d_model, num_labels)`` is an ``nn.Module`` whose ``forward(hidden)`` maps
+    """Taught in notebook 05, section 3.
+    ``head_class(d_model, num_labels)`` is an ``nn.Module`` whose ``forward(hidden)`` maps
     ``hidden (B, L, D)`` to logits ``(B, num_labels)`` with one linear layer on ``hidden[:, 0]``."""
     borrowed = [c.__name__ for c in getattr(head_class, "__mro__", ())[1:]
                 if (c.__module__ or "").split(".")[0] == "course_utils"]
@@ -268,8 +272,9 @@ def check_classification_head(head_class: type) -> None:
 
 
 def check_accuracy(function: Callable) -> None:
-    """``function(model, data)`` -> the fraction of examples of ``data`` (a
-    :class:`course_utils.finetuning.TaskData`) whose argmax logit is the label, as a Python
+    """Taught in notebook 05, section 4.
+    ``function(model, data)`` -> the fraction of examples of ``data`` (a
+    ``course_utils.finetuning.TaskData``) whose argmax logit is the label, as a Python
     float. The package's ``predict``, ``correct_per_example`` and ``evaluate`` are disabled
     while it runs."""
     from course_utils.finetuning import TaskData, correct_per_example, evaluate, predict

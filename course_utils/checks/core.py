@@ -29,7 +29,8 @@ def register_code_hints(hints: dict[str, str]) -> None:
 
 
 def code_hint(name: str) -> None:
-    """Print a line of code for exercise ``name``: the step after the idea hint, on request.
+    """Taught in notebook 00, section 4.
+    Print a line of code for exercise ``name``: the step after the idea hint, on request.
 
     >>> code_hint("no such exercise")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -148,7 +149,8 @@ class NotYourOwnWork(AssertionError):
 
 @contextmanager
 def own_work(student_function: Callable, *package_parts: Callable) -> Iterator[None]:
-    """Within the block, the package's functions and classes in ``package_parts`` refuse to run.
+    """Taught in notebook 00, section 4.
+    Within the block, the package's functions and classes in ``package_parts`` refuse to run.
 
     For hidden tests: a solution that merely calls the package fails inside the block, however it
     reaches the package (imported under any name, through its module, a default argument, a

@@ -150,19 +150,22 @@ CASES: dict[str, Callable[[], list[Case]]] = {
 
 
 def check_word_counts(function: Callable[[str], dict]) -> None:
-    """``function(text)`` should count whitespace-separated words, in order of first appearance."""
+    """Taught in notebook 00, section 4.
+    ``function(text)`` should count whitespace-separated words, in order of first appearance."""
     run_checks("word_counts", function, word_counts_cases(),
                same=lambda got, exp: _ordered(got) == _ordered(exp), forbid=(word_counts,))
 
 
 def check_count_pairs(function: Callable[[dict], dict]) -> None:
-    """``function(vocab)`` should count adjacent pairs, weighted by word counts, first seen first."""
+    """Taught in notebook 01, section 2.
+    ``function(vocab)`` should count adjacent pairs, weighted by word counts, first seen first."""
     run_checks("count_pairs", function, count_pairs_cases(),
                same=lambda got, exp: _ordered(got) == _ordered(exp), forbid=(count_pairs,))
 
 
 def check_merge_pair(function: Callable[[tuple, tuple], tuple]) -> None:
-    """``function(symbols, pair)`` should merge every occurrence of ``pair``, left to right."""
+    """Taught in notebook 01, section 3.
+    ``function(symbols, pair)`` should merge every occurrence of ``pair``, left to right."""
     run_checks("merge_pair", function, merge_pair_cases(), forbid=(merge_pair,))
 
 
@@ -188,7 +191,8 @@ def _explain_merges(got: object, expected: list) -> str:
 
 
 def check_train_bpe_loop(function: Callable[[dict, int], list]) -> None:
-    """``function(words, num_merges)`` should return the merges of ``train_bpe(..., "first")``.
+    """Taught in notebook 01, section 4.
+    ``function(words, num_merges)`` should return the merges of ``train_bpe(..., "first")``.
 
     ``words`` maps each word to its count, as ``word_counts`` returns it; the answer is a list
     of tuples, one ``(left, right)`` per merge.

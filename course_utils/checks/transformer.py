@@ -87,17 +87,20 @@ def _check_layer(name: str, function: Callable, norm_first: bool) -> None:
 
 
 def check_post_ln_layer(function: Callable) -> None:
-    """``function(layer, x)`` should compute a post-LN encoder layer with ``layer``'s modules."""
+    """Taught in notebook 03, section 1.
+    ``function(layer, x)`` should compute a post-LN encoder layer with ``layer``'s modules."""
     _check_layer("post_ln_layer", function, norm_first=False)
 
 
 def check_pre_ln_layer(function: Callable) -> None:
-    """``function(layer, x)`` should compute a pre-LN encoder layer with ``layer``'s modules."""
+    """Taught in notebook 03, section 1.
+    ``function(layer, x)`` should compute a pre-LN encoder layer with ``layer``'s modules."""
     _check_layer("pre_ln_layer", function, norm_first=True)
 
 
 def check_bert_parameter_count(function: Callable) -> None:
-    """``function(vocab_size, max_positions, type_vocab_size, d_model, num_layers, d_ff)``
+    """Taught in notebook 03, section 4.
+    ``function(vocab_size, max_positions, type_vocab_size, d_model, num_layers, d_ff)``
     should count the parameters of a BERT encoder with its pooler."""
     from course_utils.models import (BertModel, build_model, count_parameters, create_model,
                                      get_config)

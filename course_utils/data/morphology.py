@@ -8,7 +8,8 @@ from course_utils.data.files import data_file
 
 
 def swahili_conjugations() -> pd.DataFrame:
-    """One row per form: tense, polarity, person (or noun class) and the conjugated form.
+    """Taught in notebook 01, section 10.
+    One row per form: tense, polarity, person (or noun class) and the conjugated form.
 
     >>> table = swahili_conjugations()
     >>> table.query("tense == 'past' and polarity == 'positive' and person == '1sg'").form.item()

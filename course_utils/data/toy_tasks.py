@@ -27,7 +27,8 @@ def reverse_task_batch(
     max_length: int,
     generator: torch.Generator | None = None,
 ) -> Seq2SeqBatch:
-    """Random digit sequences and their reversals: ``3 7 5`` -> ``5 7 3``.
+    """Taught in notebook 03, section 2.
+    Random digit sequences and their reversals: ``3 7 5`` -> ``5 7 3``.
 
     Token ids: ``PAD`` 0, ``BOS`` 1, ``EOS`` 2, digits ``FIRST_DIGIT .. FIRST_DIGIT + num_digits - 1``.
 
@@ -61,13 +62,14 @@ def running_sum_batch(
     generator: torch.Generator | None = None,
     input_digits: int | None = None,
 ) -> Seq2SeqBatch:
-    """Random digit sequences and their running sums modulo ``num_digits``: ``3 7 5`` -> ``3 0 5``.
+    """Taught in notebook 03, section 3.
+    Random digit sequences and their running sums modulo ``num_digits``: ``3 7 5`` -> ``3 0 5``.
 
     Taught in notebook 03, section 3 (exposure bias). Output ``t`` is the previous output plus
     input ``t``, so a decoder that reads its own previous output inherits any earlier mistake:
     errors compound. Inputs are drawn from ``0 .. input_digits - 1`` (default ``num_digits``);
     ``input_digits=2`` makes a counter: output ``t`` is the number of 1s so far, modulo
-    ``num_digits``. Token ids as in :func:`reverse_task_batch`.
+    ``num_digits``. Token ids as in ``reverse_task_batch``.
 
     >>> batch = running_sum_batch(1, 10, 3, 3, torch.Generator().manual_seed(0))
     >>> digits = (batch.src[0, :3] - FIRST_DIGIT).tolist()

@@ -6,7 +6,8 @@ COUNT_SCALE = 1e9  # frequencies are per word of running text; counts are per bi
 
 
 def english_word_counts(num_words: int = 50_000) -> dict[str, int]:
-    """The ``num_words`` most frequent English words with counts per billion words.
+    """Taught in notebook 01, section 4.
+    The ``num_words`` most frequent English words with counts per billion words.
 
     wordfreq gives frequencies (fractions of running text); BPE wants integer counts, so each
     frequency is scaled to a count per billion words (at least 1). Most frequent first.

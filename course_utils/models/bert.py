@@ -67,8 +67,9 @@ class BertEmbeddings(nn.Module):
 
 
 class BertModel(nn.Module):
-    """Taught in notebook 03, section 2 and notebook 04. BERT's body: ``embeddings``,
-    ``encoder`` and, if ``config.pooler``, ``pooler``.
+    """Taught in notebook 03, section 1 (``create_model("bert-tiny")`` builds one) and in
+    notebook 04. BERT's body: ``embeddings``, ``encoder`` and, if ``config.pooler``,
+    ``pooler``.
 
     The pooler is ``tanh(Linear(hidden[:, 0]))``: a summary of the sequence
     read from its first token ([CLS]), used for sentence-level tasks.

@@ -100,7 +100,8 @@ class EncoderDecoderModel(TiedWeights):
         )
 
     def encode(self, src_ids: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        """``src_ids (B, S)`` -> ``memory (B, S, D)``, the encoder output."""
+        """Taught in notebook 03, section 2.
+        ``src_ids (B, S)`` -> ``memory (B, S, D)``, the encoder output."""
         return self._encode(src_ids, src_mask, need_weights=False).hidden
 
     def decode(

@@ -79,7 +79,8 @@ def make_nsp_pair(
     rng: random.Random,
     next_probability: float = 0.5,
 ) -> NSPExample:
-    """Taught in notebook 04, section 3. Build ``[CLS] A [SEP] B [SEP]``, A = sentence
+    """Taught in notebook 04, section 3 (section 1 already uses it to show BERT's input).
+    Build ``[CLS] A [SEP] B [SEP]``, A = sentence
     ``sentence_index`` of document ``doc_index``.
 
     With probability ``next_probability`` (BERT: 1/2), B is the next sentence of the

@@ -40,11 +40,13 @@ class Tokenizer:
         raise NotImplementedError
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``: the position of each token in ``vocab``."""
+        """Taught in notebook 01, section 6.
+        Token ids of ``text``: the position of each token in ``vocab``."""
         return [self.token_to_id[token] for token in self.tokenize(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The text of token ids; ValueError for an id outside ``vocab``."""
+        """Taught in notebook 01, section 6.
+        The text of token ids; ValueError for an id outside ``vocab``."""
         ids = check_ids(ids, len(self.vocab))
         return self.detokenize([self.vocab[i] for i in ids])
 

@@ -6,8 +6,8 @@ the word occurs::
     {("l", "o", "w", "</w>"): 5, ("l", "o", "w", "e", "r", "</w>"): 2}
 
 Training repeatedly merges the most frequent adjacent pair of symbols.
-:func:`count_pairs` and :func:`merge_pair` are the two textbook steps (recount
-everything, rewrite every word); :func:`learn_merges` does the same work
+``count_pairs`` and ``merge_pair`` are the two textbook steps (recount
+everything, rewrite every word); ``learn_merges`` does the same work
 incrementally: after a merge it only revisits the words that contained the
 merged pair and only updates the counts of the pairs that changed.
 """
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 Pair = tuple[str, str]
 
 TIE_BREAKS = ("first", "lexical", "id")
-"""How to choose between equally frequent pairs (see :func:`learn_merges`)."""
+"""How to choose between equally frequent pairs (see ``learn_merges``)."""
 
 
 def count_pairs(vocab: Mapping[tuple[str, ...], int]) -> dict[Pair, int]:
-    """Count adjacent symbol pairs, weighted by word count.
+    """Taught in notebook 01, section 2. Count adjacent symbol pairs, weighted by word count.
 
     Keys are in order of first occurrence (words in mapping order, each word
     left to right).
@@ -43,7 +43,8 @@ def count_pairs(vocab: Mapping[tuple[str, ...], int]) -> dict[Pair, int]:
 
 
 def merge_pair(symbols: Sequence[str], pair: Pair) -> tuple[str, ...]:
-    """Merge every non-overlapping occurrence of ``pair``, scanning left to right.
+    """Taught in notebook 01, section 3.
+    Merge every non-overlapping occurrence of ``pair``, scanning left to right.
 
     >>> merge_pair(("a", "a", "a", "b"), ("a", "a"))
     ('aa', 'a', 'b')
@@ -62,7 +63,8 @@ def merge_pair(symbols: Sequence[str], pair: Pair) -> tuple[str, ...]:
 
 
 def apply_merges(symbols: Sequence[str], ranks: Mapping[Pair, int]) -> list[str]:
-    """Segment one word with learned merges, lowest rank first (as GPT-2 does).
+    """Taught in notebook 01, section 5, as what ``BPETokenizer.encode_word`` runs.
+    Segment one word with learned merges, lowest rank first (as GPT-2 does).
 
     >>> apply_merges(["l", "o", "w"], {("o", "w"): 0, ("l", "ow"): 1})
     ['low']
@@ -103,7 +105,8 @@ def learn_merges(
     alphabet: Iterable[str] = (),
     record_steps: bool = False,
 ) -> tuple[list[Pair], list[BPEStep]]:
-    """Learn up to ``num_merges`` merges from ``vocab`` (fewer if no pair is left).
+    """Taught in notebook 01, section 4.
+    Learn up to ``num_merges`` merges from ``vocab`` (fewer if no pair is left).
 
     ``alphabet`` adds initial symbols that may not occur in ``vocab`` (they only
     matter for the ``"id"`` tie-break). Ties between equally frequent pairs:

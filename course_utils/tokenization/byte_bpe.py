@@ -40,7 +40,7 @@ END_OF_TEXT = "<|endoftext|>"
 
 
 def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's map from each byte to a printable character.
+    """Taught in notebook 01, section 7. GPT-2's map from each byte to a printable character.
 
     Bytes that are printable Latin-1 characters (33-126, 161-172, 174-255)
     stand for themselves; the other 68 become ``chr(256 + n)`` in order.
@@ -61,7 +61,8 @@ CHAR_TO_BYTE = {char: byte for byte, char in BYTE_TO_CHAR.items()}
 
 
 def pretokenize(text: str) -> list[str]:
-    """Cut text into GPT-2's pieces: words with their leading space, numbers, punctuation, spaces.
+    """Taught in notebook 01, section 7.
+    Cut text into GPT-2's pieces: words with their leading space, numbers, punctuation, spaces.
 
     >>> pretokenize("Hello, world!  It's 2024.")
     ['Hello', ',', ' world', '!', ' ', ' It', "'s", ' 2024', '.']
@@ -77,7 +78,8 @@ def to_byte_symbols(piece: str) -> str:
 def train_byte_bpe(
     text: str, num_merges: int, special_tokens: Iterable[str] = ()
 ) -> ByteBPETokenizer:
-    """Learn ``num_merges`` byte-level merges from ``text`` (fewer if no pair is left).
+    """Taught in notebook 01, section 7.
+    Learn ``num_merges`` byte-level merges from ``text`` (fewer if no pair is left).
 
     Taught in notebook 01, section 7. Same engine as ``train_bpe``, with the
     ``"id"`` tie-break of Hugging Face ``tokenizers`` and the full 256-byte
@@ -112,13 +114,14 @@ def train_byte_bpe(
 
 @dataclass(repr=False)
 class ByteBPETokenizer(Tokenizer):
-    """Byte-level merges (pairs of mapped strings, like GPT-2's ``merges.txt``).
+    """Taught in notebook 01, section 7. Byte-level merges (pairs of mapped strings, like
+    GPT-2's ``merges.txt``).
 
-    Taught in notebook 01, section 7. ``vocab`` lists the special tokens, the
-    256 byte characters in code point order, then each merged token in merge
-    order: the ids ``tokenizers`` gives (GPT-2's own ``vocab.json`` numbers the
-    bytes in ``bytes_to_unicode`` order and puts its special token last).
-    decode(encode(text)) gives back any text exactly, special tokens included.
+    ``vocab`` lists the special tokens, the 256 byte characters in code point order,
+    then each merged token in merge order: the ids ``tokenizers`` gives (GPT-2's own
+    ``vocab.json`` numbers the bytes in ``bytes_to_unicode`` order and puts its special
+    token last). decode(encode(text)) gives back any text exactly, special tokens
+    included.
     """
 
     merges: list[Pair]
@@ -147,7 +150,8 @@ class ByteBPETokenizer(Tokenizer):
         return f"ByteBPETokenizer({len(self.merges)} merges, {len(self.vocab)} tokens{specials})"
 
     def tokenize(self, text: str) -> list[str]:
-        """Tokens as mapped strings, e.g. ``['Hello', 'Ġworld']``; special tokens stay whole."""
+        """Taught in notebook 01, section 7.
+        Tokens as mapped strings, e.g. ``['Hello', 'Ġworld']``; special tokens stay whole."""
         check_text(text)
         tokens = []
         for part in split_special_tokens(text, self.special_tokens):

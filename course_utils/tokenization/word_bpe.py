@@ -41,7 +41,8 @@ _CORPUS_KINDS = "a str, an iterable of str lines, or a mapping word -> positive 
 
 
 def word_counts(corpus: Corpus) -> dict[str, int]:
-    """Count whitespace-separated words; keys in order of first appearance.
+    """Taught in notebook 01, section 1 (notebook 00, section 4 uses it as its example exercise).
+    Count whitespace-separated words; keys in order of first appearance.
 
     ``corpus`` is a text, an iterable of lines, or a mapping word -> count.
 
@@ -75,7 +76,8 @@ def _checked_counts(counts: Mapping[object, object]) -> dict[str, int]:
 
 
 def split_word(word: str, end_of_word: str | None = "</w>") -> tuple[str, ...]:
-    """Split a word into characters, plus the end-of-word symbol if given.
+    """Taught in notebook 01, section 1.
+    Split a word into characters, plus the end-of-word symbol if given.
 
     >>> split_word("low")
     ('l', 'o', 'w', '</w>')
@@ -90,10 +92,11 @@ def train_bpe(
     end_of_word: str | None = "</w>",
     record_steps: bool = False,
 ) -> BPETokenizer:
-    """Learn ``num_merges`` BPE merges from ``corpus`` (fewer if no pair is left).
+    """Taught in notebook 01, section 4.
+    Learn ``num_merges`` BPE merges from ``corpus`` (fewer if no pair is left).
 
-    ``tie_break`` is one of :data:`TIE_BREAKS` (see ``learn_merges``);
-    ``record_steps=True`` keeps a :class:`BPEStep` per merge in ``tok.steps``
+    ``tie_break`` is one of ``TIE_BREAKS`` (see ``learn_merges``);
+    ``record_steps=True`` keeps a ``BPEStep`` per merge in ``tok.steps``
     (for small corpora: each step copies the whole segmentation).
     """
     check_num_merges(num_merges)
@@ -111,13 +114,13 @@ def train_bpe(
 
 @dataclass(repr=False)
 class BPETokenizer(Tokenizer):
-    """Learned merges plus the alphabet they start from.
+    """Taught in notebook 01, section 4 (what ``train_bpe`` returns) and section 6
+    (encoding). Learned merges plus the alphabet they start from.
 
-    Taught in notebook 01, section 6. ``vocab`` lists the alphabet, then each
-    merged symbol in merge order, then ``unk_token``; a token's id is its
-    position there. decode(encode(text)) gives back the words of ``text``
-    joined by single spaces, with ``unk_token`` for each character outside the
-    alphabet (and, without an end-of-word symbol, with no spaces at all).
+    ``vocab`` lists the alphabet, then each merged symbol in merge order, then
+    ``unk_token``; a token's id is its position there. decode(encode(text)) gives back
+    the words of ``text`` joined by single spaces, with ``unk_token`` for each character
+    outside the alphabet (and, without an end-of-word symbol, with no spaces at all).
     """
 
     merges: list[Pair]
@@ -145,7 +148,8 @@ class BPETokenizer(Tokenizer):
         return f"BPETokenizer({sizes}, tie_break={self.tie_break!r})"
 
     def truncated(self, num_merges: int) -> BPETokenizer:
-        """The tokenizer made of only the first ``num_merges`` merges (a smaller vocabulary).
+        """Taught in notebook 01, section 9.
+        The tokenizer made of only the first ``num_merges`` merges (a smaller vocabulary).
 
         >>> train_bpe(LECTURE_CORPUS, 10).truncated(2).encode_word("newest")
         ['n', 'e', 'w', 'est', '</w>']
@@ -155,7 +159,8 @@ class BPETokenizer(Tokenizer):
                             self.unk_token, self.tie_break)
 
     def encode_word(self, word: str) -> list[str]:
-        """Segment one word; characters outside the alphabet become ``unk_token``.
+        """Taught in notebook 01, section 5.
+        Segment one word; characters outside the alphabet become ``unk_token``.
 
         >>> train_bpe("low low", 3).encode_word("lowly")
         ['low', 'l', '<unk>', '</w>']
@@ -166,7 +171,8 @@ class BPETokenizer(Tokenizer):
         return apply_merges(symbols, self._ranks)
 
     def tokenize(self, text: str) -> list[str]:
-        """Tokens of every whitespace-separated word of ``text``."""
+        """Taught in notebook 01, section 7.
+        Tokens of every whitespace-separated word of ``text``."""
         check_text(text)
         return [token for word in text.split() for token in self.encode_word(word)]
 

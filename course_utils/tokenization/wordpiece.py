@@ -28,13 +28,12 @@ BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 class WordPieceTokenizer(Tokenizer):
-    """BERT-style tokenizer over a fixed vocabulary.
+    """Taught in notebook 01, section 8. BERT-style tokenizer over a fixed vocabulary.
 
-    Taught in notebook 01, section 8. First a *basic* tokenization (optional
-    lowercasing and accent stripping, whitespace split, every punctuation
-    character its own token), then each word is cut greedily into the longest
-    vocabulary pieces from the left; pieces after the first carry ``prefix``.
-    A word that cannot be covered becomes ``unk_token`` (added at the end of
+    First a *basic* tokenization (optional lowercasing and accent stripping, whitespace
+    split, every punctuation character its own token), then each word is cut greedily
+    into the longest vocabulary pieces from the left; pieces after the first carry
+    ``prefix``. A word that cannot be covered becomes ``unk_token`` (added at the end of
     ``vocab`` if missing).
 
     ``special_tokens`` (such as ``[CLS]`` or ``[MASK]``) are kept whole when
@@ -86,7 +85,8 @@ class WordPieceTokenizer(Tokenizer):
                 set(self.special_tokens))
 
     def basic_tokenize(self, text: str) -> list[str]:
-        """Split into words and punctuation, as BERT does before WordPiece.
+        """Taught in notebook 04, section 9.
+        Split into words and punctuation, as BERT does before WordPiece.
 
         >>> WordPieceTokenizer([]).basic_tokenize("Héllo, U.S.A!")
         ['hello', ',', 'u', '.', 's', '.', 'a', '!']
@@ -94,7 +94,7 @@ class WordPieceTokenizer(Tokenizer):
         return basic_tokenize(text, self.lowercase)
 
     def tokenize_word(self, word: str) -> list[str]:
-        """Greedy longest-match-first pieces of one word.
+        """Taught in notebook 01, section 8. Greedy longest-match-first pieces of one word.
 
         >>> WordPieceTokenizer(["international", "##ization"]).tokenize_word("internationalization")
         ['international', '##ization']
@@ -115,7 +115,8 @@ class WordPieceTokenizer(Tokenizer):
         return pieces
 
     def tokenize(self, text: str) -> list[str]:
-        """Special tokens whole, every other word cut into pieces."""
+        """Taught in notebook 01, section 8.
+        Special tokens whole, every other word cut into pieces."""
         check_text(text)
         tokens = []
         for part in split_special_tokens(text, self.special_tokens):

@@ -11,7 +11,8 @@ from course_utils.viz.tables import HIGHLIGHT, side_by_side
 
 
 def pair_table(pair_counts: Mapping[tuple[str, str], int], highlight: tuple[str, str] | None = None):
-    """Pair counts as a table (pairs written ``a-b``), the ``highlight`` pair marked in colour."""
+    """Taught in notebook 01, section 4.
+    Pair counts as a table (pairs written ``a-b``), the ``highlight`` pair marked in colour."""
     frame = pd.DataFrame(
         {"pair": [f"{a}-{b}" for a, b in pair_counts], "count": list(pair_counts.values())}
     )
@@ -48,7 +49,8 @@ def step_html(steps: list, index: int) -> str:
 
 
 def merge_stepper(steps: list):
-    """A slider over merge steps showing the segmented corpus and the pair counts at each one."""
+    """Taught in notebook 01, section 4.
+    A slider over merge steps showing the segmented corpus and the pair counts at each one."""
     import ipywidgets as widgets
 
     if not steps:

@@ -1,6 +1,6 @@
 """The masking playground: type a sentence, pick the words to hide, see what BERT guesses.
 
-:func:`guess_words` does the work (and is what the tests check); :func:`masking_playground`
+``guess_words`` does the work (and is what the tests check); ``masking_playground``
 wraps it in ipywidgets: a text box, one toggle button per word, and a table of guesses.
 """
 
@@ -19,7 +19,8 @@ def guess_words(
     model: BertForPreTraining, tokenizer: WordPieceTokenizer, words: Sequence[str],
     hidden: Sequence[int], k: int = 5,
 ) -> pd.DataFrame:
-    """Replace ``words[i]`` by ``[MASK]`` for every ``i`` in ``hidden`` and return the top
+    """Taught in notebook 04, section 9.
+    Replace ``words[i]`` by ``[MASK]`` for every ``i`` in ``hidden`` and return the top
     ``k`` guesses for each, one row per hidden word (columns: word, guesses, probabilities)."""
     hidden = sorted(set(hidden))
     bad = [i for i in hidden if not 0 <= i < len(words)]
@@ -44,7 +45,8 @@ def masking_playground(
     model: BertForPreTraining, tokenizer: WordPieceTokenizer,
     text: str = "The cats near the dog are hungry.", k: int = 5,
 ):
-    """An interactive widget: edit the sentence, click words to hide them, read the guesses."""
+    """Taught in notebook 04, section 9.
+    An interactive widget: edit the sentence, click words to hide them, read the guesses."""
     import ipywidgets as widgets
 
     box = widgets.Text(value=text, description="sentence", layout=widgets.Layout(width="90%"),

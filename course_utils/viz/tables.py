@@ -10,7 +10,8 @@ HIGHLIGHT = "background-color: #ffd54f; font-weight: bold"
 
 
 def side_by_side(frames: dict[str, pd.DataFrame | "pd.io.formats.style.Styler"]) -> str:
-    """HTML that shows each titled table next to the others (wrap in IPython's HTML to display)."""
+    """Taught in notebook 01, section 4.
+    HTML that shows each titled table next to the others (wrap in IPython's HTML to display)."""
     boxes = []
     for title, frame in frames.items():
         table = frame.to_html() if hasattr(frame, "to_html") else str(frame)

@@ -1,14 +1,14 @@
 """A small world: the course's built-in corpus, labelled tasks and cloze probes (offline, seeded, fast).
 
-* :mod:`lexicon` - words, with seen and held-out adjectives, names and places;
-* :mod:`knowledge` - the facts (capitals, homes, jobs) and causes with effects;
-* :mod:`grammar` and :mod:`templates` - sentences with gold dependency trees;
-* :mod:`corpus` - documents of related sentences, and their plain text;
-* :mod:`everyday` - the long tail of the vocabulary (things, what people do with them);
-* :mod:`tasks` - labelled train/validation/test DataFrames;
-* :mod:`probes` - one-``[MASK]`` cloze items per phenomenon;
-* :mod:`baselines` - majority class and bag-of-words naive Bayes;
-* :mod:`sizes` - ``WORLD_SIZES`` per course scale.
+* ``lexicon`` - words, with seen and held-out adjectives, names and places;
+* ``knowledge`` - the facts (capitals, homes, jobs) and causes with effects;
+* ``grammar`` and ``templates`` - sentences with gold dependency trees;
+* ``corpus`` - documents of related sentences, and their plain text;
+* ``everyday`` - the long tail of the vocabulary (things, what people do with them);
+* ``tasks`` - labelled train/validation/test DataFrames;
+* ``probes`` - one-``[MASK]`` cloze items per phenomenon;
+* ``baselines`` - majority class and bag-of-words naive Bayes;
+* ``sizes`` - ``WORLD_SIZES`` per course scale.
 
 >>> docs = generate_corpus(num_words=500, seed=0)
 >>> corpus_text(docs).count("\\n\\n") == len(docs) - 1

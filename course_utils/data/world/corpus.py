@@ -238,7 +238,8 @@ class _Generator:
 
 def generate_corpus(num_documents: int | None = None, num_words: int | None = None, seed: int = 0,
                     world: World | None = None) -> list[Document]:
-    """Generate documents until ``num_documents`` documents or ``num_words`` words (give one).
+    """Taught in notebook 04, section 1.
+    Generate documents until ``num_documents`` documents or ``num_words`` words (give one).
 
     Words are tokens other than punctuation. The same seed gives the same corpus
     in every process (only ``random.Random(seed)`` is used, no set iteration).
@@ -271,7 +272,7 @@ def generate_corpus(num_documents: int | None = None, num_words: int | None = No
 
 
 def count_words(documents: list[Document]) -> int:
-    """Tokens other than punctuation, as :func:`generate_corpus` counts them."""
+    """Tokens other than punctuation, as ``generate_corpus`` counts them."""
     return sum(len(s.words) - s.words.count(".") - s.words.count(",") for d in documents for s in d.sentences)
 
 

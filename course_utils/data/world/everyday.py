@@ -167,7 +167,7 @@ def everyday_words() -> list[str]:
 
 
 def activity_values(rng: random.Random) -> dict[str, str]:
-    """Slot values for any :data:`ACTIVITY` sentence."""
+    """Slot values for any ``ACTIVITY`` sentence."""
     verb, thing, color = rng.choice(THING_VERBS), rng.choice(THINGS), rng.choice(COLORS)
     return {"base": verb.base, "third": verb.third, "past": verb.past, "ing": verb.ing,
             "thing": thing.singular, "things": thing.plural, "color": color, "a": article(color),

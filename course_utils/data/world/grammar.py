@@ -6,9 +6,9 @@ position of the head token in the template and ``root`` marks the root::
     "the@1:det {n}@2:nsubj {v}@root .@2:punct"
 
 ``{name}`` is a slot filled at realisation: with a word, or with a
-:class:`Phrase` (several tokens with their own local tree, whose root takes
+``Phrase`` (several tokens with their own local tree, whose root takes
 the slot's head and relation). ``{A}``, ``{A.subj}``, ``{A.obj}``, ``{A.poss}``
-and ``{A.refl}`` mention a :class:`Character` of the cast: its name, or the
+and ``{A.refl}`` mention a ``Character`` of the cast: its name, or the
 pronoun ``she``/``her``/``her``/``herself`` (by gender and number).
 
 Heads in the output are 0-based token positions and ``-1`` for the root.
@@ -102,6 +102,7 @@ class Sentence:
 
     @property
     def text(self) -> str:
+        """Taught in notebook 04, section 6. The sentence as plain text (see ``detokenize``)."""
         return detokenize(self.words)
 
     def __len__(self) -> int:
@@ -117,6 +118,7 @@ class Document:
 
     @property
     def text(self) -> str:
+        """Taught in notebook 04, section 1. The story as plain text, one sentence a line."""
         return "\n".join(s.text for s in self.sentences)
 
 

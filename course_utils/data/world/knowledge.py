@@ -111,7 +111,7 @@ class World:
 def build_world(seed: int = 0, **lexicon_options: int | float) -> World:
     """Build the lexicon and the facts from one seed (deterministic, independent of hash seeds).
 
-    ``lexicon_options`` go to :func:`build_lexicon` (e.g. ``num_pseudo_people=200``).
+    ``lexicon_options`` go to ``build_lexicon`` (e.g. ``num_pseudo_people=200``).
     """
     lexicon = build_lexicon(seed, **lexicon_options)
     rng = random.Random(seed + 1)
@@ -140,5 +140,6 @@ def build_world(seed: int = 0, **lexicon_options: int | float) -> World:
 
 @lru_cache(maxsize=4)
 def default_world(seed: int = 0) -> World:
-    """The world every notebook shares (built once per process and seed)."""
+    """Taught in notebook 05, section 5.
+    The world every notebook shares (built once per process and seed)."""
     return build_world(seed)

@@ -141,5 +141,5 @@ def cloze_probes(phenomenon: str, num_items: int, seed: int = 0, world: World | 
 
 
 def all_probes(num_items: int, seed: int = 0, world: World | None = None) -> pd.DataFrame:
-    """:func:`cloze_probes` of every phenomenon, stacked."""
+    """Taught in notebook 04, section 6. ``cloze_probes`` of every phenomenon, stacked."""
     return pd.concat([cloze_probes(p, num_items, seed, world) for p in PHENOMENA], ignore_index=True)

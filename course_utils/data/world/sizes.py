@@ -14,7 +14,7 @@ WORLD_SIZES: dict[str, WorldSizes] = {name: SCALES[name].world for name in SCALE
 
 
 def world_sizes(scale: str | WorldSizes) -> WorldSizes:
-    """The world sizes of scale ``scale``, or ``scale`` itself if it already is a :class:`WorldSizes`."""
+    """The world sizes of scale ``scale``, or ``scale`` itself if it already is a ``WorldSizes``."""
     if isinstance(scale, WorldSizes):
         return scale
     if scale not in WORLD_SIZES:

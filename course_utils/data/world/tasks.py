@@ -351,7 +351,8 @@ _MAKERS = {"sentiment": sentiment_task, "nli": nli_task, "tagging": tagging_task
 
 def load_task(name: str, scale: str | WorldSizes = "smoke", seed: int = 0,
               world: World | None = None) -> dict[str, pd.DataFrame]:
-    """The ``train``/``validation``/``test`` DataFrames of task ``name`` at ``scale`` (see ``WORLD_SIZES``)."""
+    """Taught in notebook 05, section 2 (notebook 04, section 8 already uses it).
+    The ``train``/``validation``/``test`` DataFrames of task ``name`` at ``scale`` (see ``WORLD_SIZES``)."""
     if name not in _MAKERS:
         raise ValueError(f"unknown task {name!r}; allowed: {', '.join(TASK_NAMES)}")
     return _MAKERS[name](world_sizes(scale), seed, world)

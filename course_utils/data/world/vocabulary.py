@@ -87,12 +87,13 @@ def read_vocabulary(name: str = VOCABULARY_FILE) -> list[str]:
 
 @lru_cache(maxsize=1)
 def world_tokenizer() -> WordPieceTokenizer:
-    """A lowercasing WordPiece tokenizer over ``data/world_vocab.txt`` (built once)."""
+    """Taught in notebook 04, section 1.
+    A lowercasing WordPiece tokenizer over ``data/world_vocab.txt`` (built once)."""
     return WordPieceTokenizer(read_vocabulary(), unk_token="[UNK]", special_tokens=SPECIAL_TOKENS)
 
 
 def write_vocabulary(path: str | os.PathLike[str] | None = None) -> Path:
-    """Write :func:`world_vocabulary` to ``path`` (default: ``data/world_vocab.txt``)."""
+    """Write ``world_vocabulary`` to ``path`` (default: ``data/world_vocab.txt``)."""
     path = Path(path) if path is not None else DATA_DIR / VOCABULARY_FILE
     path.write_text("\n".join(world_vocabulary()) + "\n", encoding="utf-8")
     return path
