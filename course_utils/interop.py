@@ -1,10 +1,13 @@
 """Converting the course's modules to the industry implementations they are tested against.
 
 - ``to_torch_multihead_attention``: our attention as ``torch.nn.MultiheadAttention``;
-- ``to_transformers`` / ``from_transformers``: our
-  ``BertForPreTraining`` to and from Hugging Face's
-  (``pip install transformers``). The two compute the same function; only the
-  parameter names differ (``BERT_LAYER_NAMES``).
+- ``to_transformers`` / ``from_transformers``: our ``BertForPreTraining`` to and
+  from Hugging Face's, and our ``GPTModel`` to and from ``GPT2LMHeadModel``
+  (``pip install transformers``); both functions pick the conversion by the
+  model's type. The two compute the same function; only the parameter names
+  differ (``BERT_LAYER_NAMES``, ``GPT2_LAYER_NAMES``), and GPT-2 stores its
+  projections as ``Conv1D`` layers, whose weights are the transposes of ours,
+  with the query, key and value projections packed into one ``c_attn``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from torch import Tensor
 
 from course_utils.attention import MultiHeadAttention
-from course_utils.models import BertForPreTraining, ModelConfig
+from course_utils.models import BertForPreTraining, GPTModel, ModelConfig
 
 if TYPE_CHECKING:
     import transformers
@@ -179,19 +182,22 @@ def bert_config_from_transformers(hf_config: transformers.BertConfig) -> ModelCo
 
 
 def to_transformers(
-    model: BertForPreTraining, attn_implementation: str | None = None
-) -> transformers.BertForPreTraining:
-    """A ``transformers.BertForPreTraining`` holding the same weights as ``model``, on its
-    device and dtype, in the same train/eval mode.
+    model: BertForPreTraining | GPTModel, attn_implementation: str | None = None
+) -> transformers.BertForPreTraining | transformers.GPT2LMHeadModel:
+    """A ``transformers.BertForPreTraining`` (from our ``BertForPreTraining``) or
+    ``transformers.GPT2LMHeadModel`` (from our ``GPTModel``) holding the same weights as
+    ``model``, on its device and dtype, in the same train/eval mode.
 
     ``attn_implementation``: Hugging Face's attention code (None = its default,
     "sdpa"); use "eager" to get attention weights with ``output_attentions=True``.
     """
     transformers = _import_transformers()
+    if isinstance(model, GPTModel):
+        return _gpt_to_transformers(model, attn_implementation)
     if not isinstance(model, BertForPreTraining):
         raise ValueError(
             f"to_transformers converts a course_utils BertForPreTraining; got "
-            f"{type(model).__name__}"
+            f"{type(model).__name__}, which is neither that nor a GPTModel"
         )
     hf_config = bert_config_to_transformers(model.config, attn_implementation)
     weight = model.bert.embeddings.token_embeddings.weight
@@ -203,19 +209,23 @@ def to_transformers(
     return theirs.train(model.training)
 
 
-def from_transformers(hf_model: transformers.BertForPreTraining) -> BertForPreTraining:
-    """Our ``BertForPreTraining`` holding the same weights as
-    the ``transformers.BertForPreTraining`` ``hf_model``, on its device and dtype, in the
-    same train/eval mode.
+def from_transformers(
+    hf_model: transformers.BertForPreTraining | transformers.GPT2LMHeadModel,
+) -> BertForPreTraining | GPTModel:
+    """Our ``BertForPreTraining`` (from a ``transformers.BertForPreTraining``) or our
+    ``GPTModel`` (from a ``transformers.GPT2LMHeadModel``) holding the same weights as
+    ``hf_model``, on its device and dtype, in the same train/eval mode.
 
-    Hugging Face's ``pad_token_id`` row of the token embeddings gets no gradient
+    Hugging Face's ``pad_token_id`` row of BERT's token embeddings gets no gradient
     there; ours has no such special row (the forward pass is the same).
     """
     transformers = _import_transformers()
+    if isinstance(hf_model, transformers.GPT2LMHeadModel):
+        return _gpt_from_transformers(hf_model)
     if not isinstance(hf_model, transformers.BertForPreTraining):
         raise ValueError(
-            f"from_transformers converts a transformers.BertForPreTraining; got "
-            f"{type(hf_model).__name__}"
+            f"from_transformers converts a transformers.BertForPreTraining or "
+            f"GPT2LMHeadModel; got {type(hf_model).__name__}"
         )
     config = bert_config_from_transformers(hf_model.config)
     weight = hf_model.bert.embeddings.word_embeddings.weight
@@ -228,6 +238,167 @@ def from_transformers(hf_model: transformers.BertForPreTraining) -> BertForPreTr
         module, _, param = key.rpartition(".")
         state[key] = theirs[f"{names[module]}.{param}"]
     ours.load_state_dict(state)
+    return ours.train(hf_model.training)
+
+
+# --- GPT <-> Hugging Face transformers (GPT-2) --------------------------------
+
+GPT2_LAYER_NAMES: dict[str, str] = {
+    "norm1": "ln_1",
+    "self_attn.out_proj": "attn.c_proj",
+    "norm2": "ln_2",
+    "ff.linear1": "mlp.c_fc",
+    "ff.linear2": "mlp.c_proj",
+}
+"""Our ``DecoderLayer`` submodules -> their names in Hugging Face's ``GPT2Block``
+(pre-LN, the same computation). Our ``self_attn.q_proj``, ``k_proj`` and ``v_proj``
+together are their ``attn.c_attn``. Their linear layers are ``Conv1D``: the weight
+is stored as ``(in, out)``, the transpose of ``nn.Linear``'s ``(out, in)``."""
+
+_GPT2_CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+
+
+def gpt2_config_to_transformers(
+    config: ModelConfig, attn_implementation: str | None = None
+) -> transformers.GPT2Config:
+    """The ``transformers.GPT2Config`` of ``config``; a ValueError names what Hugging
+    Face's GPT-2 cannot express.
+
+    Our one ``dropout`` becomes GPT-2's three (embeddings, residual, attention); with
+    dropout on, our feed-forward also drops inside (after the activation), so only the
+    eval-mode functions are the same. ``bos_token_id`` and ``eos_token_id`` are None:
+    our config knows no special tokens (set ``generation_config.eos_token_id`` to stop
+    Hugging Face's ``generate`` at one).
+    """
+    transformers = _import_transformers()
+    problems = [
+        text
+        for wrong, text in (
+            (config.arch != "decoder", f"arch={config.arch!r} (needs 'decoder')"),
+            (not config.norm_first, "norm_first=False (GPT-2 is pre-LN)"),
+            (not config.final_norm, "final_norm=False (GPT-2 has ln_f)"),
+            (not config.tie_embeddings, "tie_embeddings=False"),
+            (
+                config.num_kv_heads not in (None, config.num_heads),
+                f"num_kv_heads={config.num_kv_heads} (no grouped-query attention)",
+            ),
+            (config.positions != "learned", f"positions={config.positions!r} (needs 'learned')"),
+            (config.scale_embeddings, "scale_embeddings=True"),
+        )
+        if wrong
+    ]
+    if problems:
+        raise ValueError(f"Hugging Face GPT-2 cannot express {'; '.join(problems)}")
+    kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    return transformers.GPT2Config(
+        vocab_size=config.vocab_size, n_positions=config.max_positions, n_embd=config.d_model,
+        n_layer=config.num_layers, n_head=config.num_heads, n_inner=config.d_ff,
+        activation_function=_ACTIVATIONS_TO_HF[config.activation],
+        resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
+        layer_norm_epsilon=config.layer_norm_eps, initializer_range=config.init_std,
+        bos_token_id=None, eos_token_id=None, tie_word_embeddings=True, **kwargs,
+    )  # fmt: skip
+
+
+def gpt2_config_from_transformers(hf_config: transformers.GPT2Config) -> ModelConfig:
+    """The ``ModelConfig`` of a ``transformers.GPT2Config``;
+    a ValueError names what our GPT cannot express."""
+    c = hf_config
+    dropouts = {c.resid_pdrop, c.embd_pdrop, c.attn_pdrop}
+    problems = [
+        text
+        for wrong, text in (
+            (c.activation_function not in _ACTIVATIONS_FROM_HF,
+             f"activation_function={c.activation_function!r} "
+             f"(allowed: {', '.join(_ACTIVATIONS_FROM_HF)})"),
+            (len(dropouts) > 1,
+             f"resid_pdrop={c.resid_pdrop}, embd_pdrop={c.embd_pdrop}, attn_pdrop={c.attn_pdrop} "
+             f"(we have one dropout)"),
+            (not c.scale_attn_weights, "scale_attn_weights=False"),
+            (c.scale_attn_by_inverse_layer_idx, "scale_attn_by_inverse_layer_idx=True"),
+            (getattr(c, "add_cross_attention", False), "add_cross_attention=True"),
+            (not getattr(c, "tie_word_embeddings", True), "tie_word_embeddings=False"),
+        )  # fmt: skip
+        if wrong
+    ]
+    if problems:
+        raise ValueError(f"our GPT cannot express {'; '.join(problems)}")
+    return ModelConfig(
+        arch="decoder", vocab_size=c.vocab_size, max_positions=c.n_positions, d_model=c.n_embd,
+        num_layers=c.n_layer, num_heads=c.n_head,
+        d_ff=c.n_inner if c.n_inner is not None else 4 * c.n_embd, norm_first=True,
+        activation=_ACTIVATIONS_FROM_HF[c.activation_function],
+        layer_norm_eps=c.layer_norm_epsilon, dropout=c.resid_pdrop, tie_embeddings=True,
+        final_norm=True, init_std=c.initializer_range,
+    )  # fmt: skip
+
+
+def gpt_state_dict_to_gpt2(ours: Mapping[str, Tensor], num_layers: int) -> dict[str, Tensor]:
+    """A ``GPTModel`` state dict (or any tensors keyed like it, such as gradients) under
+    ``transformers.GPT2LMHeadModel``'s names and layouts: ``c_attn`` packs the query, key
+    and value projections, and every ``Conv1D`` weight is the transpose of our
+    ``nn.Linear`` one."""
+    state = {
+        "transformer.wte.weight": ours["token_embeddings.weight"],
+        "transformer.wpe.weight": ours["position_embeddings.weight"],
+        "transformer.ln_f.weight": ours["decoder.norm.weight"],
+        "transformer.ln_f.bias": ours["decoder.norm.bias"],
+        "lm_head.weight": ours["lm_head.weight"],  # the same tensor as wte (tied)
+    }
+    for i in range(num_layers):
+        layer, block = f"decoder.layers.{i}", f"transformer.h.{i}"
+        for param in ("weight", "bias"):
+            qkv = torch.cat([ours[f"{layer}.self_attn.{p}_proj.{param}"] for p in "qkv"])
+            state[f"{block}.attn.c_attn.{param}"] = qkv.T if param == "weight" else qkv
+            for our_name, their_name in GPT2_LAYER_NAMES.items():
+                value = ours[f"{layer}.{our_name}.{param}"]
+                is_conv1d_weight = param == "weight" and their_name in _GPT2_CONV1D
+                state[f"{block}.{their_name}.{param}"] = value.T if is_conv1d_weight else value
+    return state
+
+
+def gpt_state_dict_from_gpt2(theirs: Mapping[str, Tensor], num_layers: int) -> dict[str, Tensor]:
+    """The inverse of ``gpt_state_dict_to_gpt2``: a ``GPT2LMHeadModel`` state dict under our
+    ``GPTModel``'s names and layouts."""
+    state = {
+        "token_embeddings.weight": theirs["transformer.wte.weight"],
+        "position_embeddings.weight": theirs["transformer.wpe.weight"],
+        "decoder.norm.weight": theirs["transformer.ln_f.weight"],
+        "decoder.norm.bias": theirs["transformer.ln_f.bias"],
+        "lm_head.weight": theirs["transformer.wte.weight"],  # tied
+    }
+    for i in range(num_layers):
+        layer, block = f"decoder.layers.{i}", f"transformer.h.{i}"
+        for param in ("weight", "bias"):
+            qkv = theirs[f"{block}.attn.c_attn.{param}"]
+            qkv = qkv.T if param == "weight" else qkv  # (3D, D) or (3D,)
+            for p, piece in zip("qkv", qkv.chunk(3)):
+                state[f"{layer}.self_attn.{p}_proj.{param}"] = piece
+            for our_name, their_name in GPT2_LAYER_NAMES.items():
+                value = theirs[f"{block}.{their_name}.{param}"]
+                is_conv1d_weight = param == "weight" and their_name in _GPT2_CONV1D
+                state[f"{layer}.{our_name}.{param}"] = value.T if is_conv1d_weight else value
+    return state
+
+
+def _gpt_to_transformers(
+    model: GPTModel, attn_implementation: str | None
+) -> transformers.GPT2LMHeadModel:
+    transformers = _import_transformers()
+    hf_config = gpt2_config_to_transformers(model.config, attn_implementation)
+    weight = model.token_embeddings.weight
+    with torch.device(weight.device):
+        theirs = transformers.GPT2LMHeadModel(hf_config).to(weight.dtype)
+    theirs.load_state_dict(gpt_state_dict_to_gpt2(model.state_dict(), model.config.num_layers))
+    return theirs.train(model.training)
+
+
+def _gpt_from_transformers(hf_model: transformers.GPT2LMHeadModel) -> GPTModel:
+    config = gpt2_config_from_transformers(hf_model.config)
+    weight = hf_model.transformer.wte.weight
+    with torch.device(weight.device):
+        ours = GPTModel(config).to(weight.dtype)
+    ours.load_state_dict(gpt_state_dict_from_gpt2(hf_model.state_dict(), config.num_layers))
     return ours.train(hf_model.training)
 
 

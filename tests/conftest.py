@@ -1,5 +1,5 @@
-"""Fixtures shared by several test files: the world tokenizer, a tiny BERT config, and a
-way to fill a module's parameters with random values."""
+"""Fixtures shared by several test files: the world tokenizer, tiny BERT and GPT configs,
+and a way to fill a module's parameters with random values."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def bert_config() -> ModelConfig:
     return ModelConfig(
         arch="encoder", vocab_size=100, max_positions=64, d_model=32, num_layers=2,
         num_heads=4, d_ff=64, type_vocab_size=2, pooler=True, layer_norm_eps=1e-12,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def gpt_config() -> ModelConfig:
+    """A tiny GPT-2 that Hugging Face's GPT2LMHeadModel can also express: 2 pre-LN layers
+    of width 32 with 4 heads, a 100-token vocabulary, 64 positions, tied embeddings."""
+    return ModelConfig(
+        arch="decoder", vocab_size=100, max_positions=64, d_model=32, num_layers=2,
+        num_heads=4, d_ff=64, norm_first=True, activation="gelu_tanh", tie_embeddings=True,
+        final_norm=True,
     )  # fmt: skip
 
 

@@ -37,13 +37,16 @@ from course_utils.attention import LearnedPositionalEmbedding, MultiHeadAttentio
 from course_utils.models.bert import BertEmbeddings, BertModel, BertOutput
 from course_utils.models.config import ARCHS, NAMED_CONFIGS, TINY_VOCAB_SIZE, ModelConfig
 from course_utils.models.encoder_decoder import EncoderDecoderModel, Seq2SeqOutput
-from course_utils.models.gpt import GPTModel, GPTOutput
+from course_utils.models.gpt import GPTModel, GPTOutput, KVCache
 from course_utils.models.heads import (
     BertForPreTraining,
     BertForSequenceClassification,
     BertForTokenClassification,
     BertMLMHead,
+    GPTClassifierOutput,
+    GPTForSequenceClassification,
     PreTrainingOutput,
+    last_token_positions,
 )
 from course_utils.transformer import FeedForward
 
@@ -80,36 +83,49 @@ def build_model(config: ModelConfig) -> nn.Module:
     return MODEL_CLASSES[config.arch](config)
 
 
-MODEL_HEADS = ("pretraining",)
-"""Values of ``create_model(head=...)``: "pretraining" is ``BertForPreTraining``."""
+MODEL_HEADS: dict[str, tuple[str, ...]] = {
+    "encoder": ("pretraining",),
+    "decoder": ("classification",),
+    "encoder-decoder": (),
+}
+"""Values of ``create_model(head=...)`` by ``arch``: "pretraining" is
+``BertForPreTraining``, "classification" is ``GPTForSequenceClassification``."""
 
 
-def create_model(name: str, head: str | None = None, **overrides: object) -> nn.Module:
+def create_model(
+    name: str, head: str | None = None, num_labels: int = 2, **overrides: object
+) -> nn.Module:
     """Taught in notebook 03, sections 1 and 4. Build the preset ``name`` (see
     ``get_config`` for ``overrides``).
 
     ``head=None`` gives the bare model of ``MODEL_CLASSES`` (for BERT,
-    ``BertModel`` without heads); ``head="pretraining"`` gives
-    ``BertForPreTraining`` (encoder presets only). Fine-tuning models are
-    built from a pretrained body:
+    ``BertModel`` without heads; for GPT, ``GPTModel``, the language model);
+    ``head="pretraining"`` gives ``BertForPreTraining`` (encoder presets);
+    ``head="classification"`` gives a randomly initialized
+    ``GPTForSequenceClassification`` with ``num_labels`` labels (decoder presets).
+    Fine-tuning models are built from a pretrained body:
     ``BertForSequenceClassification.from_pretrained_body(model.bert, num_labels)``
-    (likewise ``BertForTokenClassification``).
+    (likewise ``BertForTokenClassification``), and
+    ``GPTForSequenceClassification.from_pretrained_body(gpt_model, num_labels)``.
 
     Inside ``with torch.device("meta"):`` nothing is allocated, so even the
     large presets can be built just to count their parameters.
+
+    >>> type(create_model("gpt-tiny", head="classification", num_labels=3)).__name__
+    'GPTForSequenceClassification'
     """
     config = get_config(name, **overrides)
     if head is None:
         return build_model(config)
-    if head not in MODEL_HEADS:
+    allowed = MODEL_HEADS[config.arch]
+    if head not in allowed:
         raise ValueError(
-            f"unknown head {head!r}; allowed: {', '.join(MODEL_HEADS)} or None. Build "
-            f"classifiers with BertForSequenceClassification / BertForTokenClassification"
+            f"unknown head {head!r}; allowed: {', '.join(allowed + ('None',))} for {name!r} "
+            f"(arch={config.arch!r}). Build BERT classifiers with "
+            f"BertForSequenceClassification / BertForTokenClassification"
         )
-    if config.arch != "encoder":
-        raise ValueError(
-            f"head={head!r} is for BERT (arch='encoder'); {name!r} has arch={config.arch!r}"
-        )
+    if head == "classification":
+        return GPTForSequenceClassification(config, num_labels)
     return BertForPreTraining(config)
 
 
@@ -171,8 +187,11 @@ __all__ = [
     "BertModel",
     "BertOutput",
     "EncoderDecoderModel",
+    "GPTClassifierOutput",
+    "GPTForSequenceClassification",
     "GPTModel",
     "GPTOutput",
+    "KVCache",
     "ModelConfig",
     "PreTrainingOutput",
     "Seq2SeqOutput",
@@ -180,5 +199,6 @@ __all__ = [
     "count_parameters",
     "create_model",
     "get_config",
+    "last_token_positions",
     "parameter_groups",
 ]

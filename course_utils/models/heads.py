@@ -1,4 +1,4 @@
-"""Heads on top of ``BertModel``: pretraining (MLM + NSP) and fine-tuning.
+"""Heads on top of ``BertModel`` (pretraining with MLM + NSP, fine-tuning) and ``GPTModel``.
 
 - ``BertForPreTraining`` (taught in notebook 04, sections 4 and 5): the
   masked-language-model head (``BertMLMHead``) on every token and the
@@ -6,6 +6,8 @@
 - ``BertForSequenceClassification`` (notebook 05, section 3): one label per
   sequence (a sentence or a sentence pair), read from [CLS].
 - ``BertForTokenClassification`` (notebook 05, section 3): one label per token (tagging).
+- ``GPTForSequenceClassification`` (notebook 06): one label per sequence, read from the
+  last real token, as in GPT-1 (Radford et al. 2018).
 
 A fine-tuning model starts from a pretrained body:
 
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from course_utils.models.bert import BertModel
 from course_utils.models.config import ModelConfig
+from course_utils.models.gpt import GPTModel
 from course_utils.models.tying import TiedWeights
 from course_utils.transformer import get_activation, init_weights
 
@@ -239,3 +242,118 @@ class BertForTokenClassification(_BertWithClassifier):
         them out of the loss, e.g. with label -100)."""
         out = self.bert(input_ids, token_type_ids, attention_mask)
         return self.classifier(self.dropout(out.hidden))
+
+
+class GPTClassifierOutput(NamedTuple):
+    """What ``GPTForSequenceClassification`` returns.
+
+    ``logits (B, num_labels)``: the classifier's scores; ``lm_logits (B, L, V)``: the
+    language model's next-token scores when ``need_lm_logits=True``, else None;
+    ``hidden (B, L, D)``: the body's last hidden states.
+    """
+
+    logits: Tensor
+    lm_logits: Tensor | None
+    hidden: Tensor
+
+
+class GPTForSequenceClassification(nn.Module):
+    """Taught in notebook 06 (fine-tuning). GPT-1's classifier: ``y = A h_T + b``, where
+    ``h_T`` is the last layer's hidden state at the last real token of the sequence.
+
+    In a causal model only the last position has read the whole input, so that is
+    where the classifier looks. With padding (left or right), "last" means the last
+    position whose ``attention_mask`` is 1. ``gpt`` is the body, LM head included
+    (``classifier`` is ``A, b``, a ``Linear(d, num_labels)``; ``dropout`` comes before it).
+
+    GPT-1 fine-tunes on ``L3 = L2 + lambda * L1``: the classification loss ``L2`` plus
+    the language-modelling loss ``L1`` on the same inputs. ``need_lm_logits=True`` also
+    returns the LM logits for ``L1`` (they cost one ``d x vocab_size`` product per position,
+    so they are skipped by default):
+
+    >>> from course_utils.models import get_config
+    >>> pretrained = GPTModel(get_config("gpt-tiny", vocab_size=100))
+    >>> model = GPTForSequenceClassification.from_pretrained_body(pretrained, num_labels=2)
+    >>> ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])          # right-padded
+    >>> mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    >>> out = model(ids, attention_mask=mask, need_lm_logits=True)
+    >>> out.logits.shape, out.lm_logits.shape
+    (torch.Size([2, 2]), torch.Size([2, 4, 100]))
+    >>> l2 = nn.functional.cross_entropy(out.logits, torch.tensor([1, 0]))
+    >>> targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)  # the next token, not padding
+    >>> l1 = nn.functional.cross_entropy(out.lm_logits[:, :-1].transpose(1, 2), targets)
+    >>> l3 = l2 + 0.5 * l1
+    """
+
+    def __init__(self, config_or_gpt: ModelConfig | GPTModel, num_labels: int) -> None:
+        super().__init__()
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+            raise ValueError(f"num_labels must be a positive int; got {num_labels!r}")
+        if isinstance(config_or_gpt, ModelConfig):
+            gpt = GPTModel(config_or_gpt)
+        elif isinstance(config_or_gpt, GPTModel):
+            gpt = config_or_gpt
+        else:
+            raise ValueError(
+                f"expected a ModelConfig or a GPTModel; got {type(config_or_gpt).__name__}"
+            )
+        self.config = gpt.config
+        self.num_labels = num_labels
+        self.gpt = gpt
+        self.dropout = nn.Dropout(self.config.dropout)
+        self.classifier = nn.Linear(self.config.d_model, num_labels)
+        init_weights(self.classifier, std=self.config.init_std)
+
+    @classmethod
+    def from_pretrained_body(cls, gpt: GPTModel, num_labels: int) -> GPTForSequenceClassification:
+        """A new model on a *copy* of the pretrained ``gpt``, with a fresh classifier; the
+        pretrained model is left untouched."""
+        if not isinstance(gpt, GPTModel):
+            raise ValueError(
+                f"from_pretrained_body needs a GPTModel; got {type(gpt).__name__}"
+            )
+        return cls(copy.deepcopy(gpt), num_labels)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        need_lm_logits: bool = False,
+    ) -> GPTClassifierOutput:
+        """``input_ids (B, L)``, ``attention_mask (B, L)`` (1 = real token, 0 = padding;
+        None = no padding) -> ``GPTClassifierOutput``."""
+        hidden = self.gpt.hidden_states(input_ids, attention_mask).hidden  # (B, L, D)
+        last = last_token_positions(input_ids, attention_mask)  # (B,)
+        h_last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, D)
+        logits = self.classifier(self.dropout(h_last))  # y = A h_T + b, (B, num_labels)
+        lm_logits = self.gpt.lm_head(hidden) if need_lm_logits else None  # (B, L, V)
+        return GPTClassifierOutput(logits, lm_logits, hidden)
+
+
+def last_token_positions(input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    """Taught in notebook 06 (fine-tuning). The position of each sequence's last real token,
+    ``(B,)``: the last position whose ``attention_mask`` is 1, whether the padding is on
+    the right or on the left.
+
+    >>> ids = torch.tensor([[5, 6, 7], [5, 6, 0], [0, 5, 6]])
+    >>> last_token_positions(ids, torch.tensor([[1, 1, 1], [1, 1, 0], [0, 1, 1]]))
+    tensor([2, 1, 2])
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must have shape (batch, length); got {tuple(input_ids.shape)}")
+    batch, length = input_ids.shape
+    if attention_mask is None:
+        return torch.full((batch,), length - 1, dtype=torch.long, device=input_ids.device)
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(
+            f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}; "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    positions = torch.arange(1, length + 1, device=input_ids.device)  # 1 .. L
+    last = (attention_mask.long() * positions).amax(dim=1) - 1  # (B,), -1 if no real token
+    if (last < 0).any():
+        raise ValueError(
+            f"every sequence needs at least one real token (attention_mask 1); rows "
+            f"{(last < 0).nonzero().flatten().tolist()} have none"
+        )
+    return last
