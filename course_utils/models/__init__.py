@@ -130,8 +130,8 @@ def create_model(
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Taught in notebook 03, section 4. Number of parameter values; a tensor shared by two
-    modules (tied weights) counts once."""
+    """Taught in notebook 03, section 4 (section 2 already uses it).
+    Number of parameter values; a tensor shared by two modules (tied weights) counts once."""
     # model.parameters() already yields each tensor once, however many modules share it.
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
