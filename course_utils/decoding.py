@@ -52,7 +52,8 @@ def greedy_decode(
     eos: int,
     prefix: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Greedy decoding with an encoder-decoder: always append the most likely next token.
+    """Taught in notebook 03, section 3.
+    Greedy decoding with an encoder-decoder: always append the most likely next token.
 
     ``model`` needs ``encode(src, src_mask)`` and ``decode(tgt, memory, memory_mask)`` (as
     ``course_utils.models.EncoderDecoderModel``). Decoding starts from ``prefix`` (default: just

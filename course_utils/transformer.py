@@ -37,6 +37,7 @@ from course_utils.attention import (
     MultiHeadAttention,
     SinusoidalPositionalEncoding,
 )
+from course_utils.attention.kv_cache import KVCache, LayerKVCache
 
 if TYPE_CHECKING:  # models.config imports this module, so only for the annotations
     from course_utils.models.config import ModelConfig
@@ -185,15 +186,20 @@ class DecoderLayer(nn.Module):
         self_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
+        cache: LayerKVCache | None = None,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """``x (B, T, D)``, ``memory (B, S, D)`` -> ``(x, self_weights, cross_weights)``.
 
         Weights are ``(B, H, T, T)`` and ``(B, H, T, S)``, or None when not asked
-        for (cross weights are always None without cross-attention).
+        for (cross weights are always None without cross-attention). With a
+        ``cache`` of ``P`` earlier positions (a ``LayerKVCache``), ``x`` holds the
+        positions after them: self-attention appends their keys and values to the
+        cache and attends over all ``P + T`` (self weights ``(B, H, T, P + T)``;
+        ``self_mask`` covers all of them).
         """
         check_memory(memory, has_cross_attention=self.cross_attn is not None)
         attend_self = partial(
-            self.self_attn, mask=self_mask, is_causal=True, need_weights=need_weights
+            self.self_attn, mask=self_mask, is_causal=True, need_weights=need_weights, cache=cache
         )
         cross_weights = None
         if self.norm_first:  # pre-LN: x = x + sublayer(LN(x))
@@ -281,15 +287,18 @@ class Decoder(nn.Module):
         self_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
+        cache: KVCache | None = None,
     ) -> StackOutput:
-        """``x (B, T, D)``, ``memory (B, S, D)`` -> ``StackOutput``."""
+        """``x (B, T, D)``, ``memory (B, S, D)`` -> ``StackOutput``; layer ``i`` uses
+        ``cache.layer(i)`` when a ``KVCache`` is given."""
         check_memory(memory, has_cross_attention=self.cross_attention)
         attentions = [] if need_weights else None
         cross_attentions = [] if need_weights and self.cross_attention else None
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             x, self_weights, cross_weights = layer(  # (B, T, D)
-                x, memory, self_mask=self_mask, memory_mask=memory_mask, need_weights=need_weights
-            )
+                x, memory, self_mask=self_mask, memory_mask=memory_mask, need_weights=need_weights,
+                cache=cache.layer(index) if cache is not None else None,
+            )  # fmt: skip
             if attentions is not None and self_weights is not None:
                 attentions.append(self_weights)
             if cross_attentions is not None and cross_weights is not None:

@@ -1,6 +1,6 @@
 """MultiHeadAttention: parameters, parity with torch.nn.MultiheadAttention,
 GQA/MQA against a reference that repeats the key/value heads by hand, RoPE,
-dropout, errors and gradients."""
+the key/value cache, dropout, errors and gradients."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from course_utils.attention import (
     multihead,
     padding_mask,
 )
+from course_utils.attention.kv_cache import LayerKVCache
 from course_utils.interop import to_torch_multihead_attention
 
 TOL = {"atol": 1e-5, "rtol": 0.0}
@@ -214,6 +215,81 @@ def test_rotary_is_applied_to_queries_and_keys(num_kv_heads, need_weights):
     heads = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     expected = mha.out_proj(heads.transpose(1, 2).reshape(batch, length, D_MODEL))
     torch.testing.assert_close(out, expected, **TOL)
+
+
+# --- the key/value cache ----------------------------------------------------------
+
+
+def attend_in_pieces(mha, x, pieces, **kwargs):
+    """Feed ``x`` to ``mha`` in consecutive pieces (lengths ``pieces``) with one cache;
+    ``mask_for(end)`` in kwargs gives each call's mask over positions ``0..end-1``."""
+    cache, outputs, weights, start = LayerKVCache(), [], [], 0
+    mask_for = kwargs.pop("mask_for", lambda end: None)
+    for length in pieces:
+        end = start + length
+        out, w = mha(x[:, start:end], mask=mask_for(end), cache=cache, **kwargs)
+        assert len(cache) == end
+        outputs.append(out)
+        weights.append(w)
+        start = end
+    return torch.cat(outputs, dim=1), weights, cache
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("num_kv_heads", [1, 2, HEADS], ids=["MQA", "GQA", "MHA"])
+def test_cached_pieces_give_the_rows_of_full_causal_attention(num_kv_heads, need_weights):
+    mha = make_mha(num_kv_heads)
+    x, _ = inputs(length=7)
+    full, full_weights = mha(x, is_causal=True, need_weights=True)
+    out, weights, cache = attend_in_pieces(
+        mha, x, [4, 1, 2], is_causal=True, need_weights=need_weights
+    )
+    torch.testing.assert_close(out, full, **TOL)
+    assert cache.keys.shape == cache.values.shape == (3, num_kv_heads, 7, mha.head_dim)
+    if need_weights:  # the last piece's rows: queries 5 and 6 over keys 0..6
+        torch.testing.assert_close(weights[-1], full_weights[:, :, 5:], **TOL)
+    else:
+        assert all(w is None for w in weights)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_cache_with_padding_mask_and_rotary(need_weights):
+    mha = make_mha(num_kv_heads=2)
+    rope = RotaryEmbedding(mha.head_dim, max_positions=16)
+    x, _ = inputs(length=7)
+    mask = attention_mask(3, 7)
+    full, _ = mha(x, mask=padding_mask(mask), is_causal=True, rotary=rope)
+    out, _, _ = attend_in_pieces(
+        mha, x, [3, 1, 1, 2], mask_for=lambda end: padding_mask(mask[:, :end]),
+        is_causal=True, rotary=rope, need_weights=need_weights,
+    )  # fmt: skip
+    torch.testing.assert_close(out, full, **TOL)
+
+
+def test_cache_without_is_causal_attends_to_every_cached_position():
+    mha = make_mha()
+    x, _ = inputs(length=6)
+    cache = LayerKVCache()
+    mha(x[:, :5], cache=cache)
+    out, weights = mha(x[:, 5:], cache=cache, need_weights=True)
+    full, full_weights = mha(x, need_weights=True)
+    torch.testing.assert_close(out, full[:, 5:], **TOL)
+    torch.testing.assert_close(weights, full_weights[:, :, 5:], **TOL)
+
+
+def test_cache_errors():
+    mha = make_mha()
+    x, memory = inputs(length=5, memory_length=7)
+    with pytest.raises(ValueError, match="self-attention only: pass key=None"):
+        mha(x, memory, cache=LayerKVCache())
+    cache = LayerKVCache()
+    mha(x, cache=cache)
+    with pytest.raises(ValueError, match=r"holds keys of shape \(3, 4, 5, 8\).*\(2, 4, 1, 8\)"):
+        mha(x[:2, :1], cache=cache)
+    bias = mask_to_bias(torch.ones(6, dtype=torch.bool))  # a float mask over the 6 keys
+    with pytest.raises(TypeError, match="bool masks"):
+        mha(x[:, :1], mask=bias, is_causal=True, cache=cache)
+    assert len(cache) == 5  # the failed calls left the cache as it was
 
 
 # --- dropout ----------------------------------------------------------------------

@@ -90,6 +90,17 @@ def test_cache_errors(gpt):
         model(random_ids(1, 3), cache=cache)
     with pytest.raises(ValueError, match=r"covers the cached and the new positions.*\(1, 7\)"):
         model(random_ids(1, 1), attention_mask=torch.ones(1, 1), cache=cache)
+    with pytest.raises(ValueError, match=r"new keys of shape \(2, .*start a new cache"):
+        model(random_ids(2, 1), cache=cache)  # a cache of 1 sequence, fed 2
+    with pytest.raises(ValueError, match="layer index must be >= 0"):
+        cache.layer(-1)
+
+
+def test_kv_cache_is_importable_from_the_gpt_module():
+    from course_utils.attention.kv_cache import KVCache as defined
+    from course_utils.models.gpt import KVCache as reexported
+
+    assert reexported is defined is KVCache
 
 
 def test_hidden_states_are_the_logits_before_the_head(gpt):

@@ -155,6 +155,7 @@ def test_conversion_keeps_dtype_and_training_mode(ours_random):
 # --- gpt2-small, with random weights ------------------------------------------
 
 
+@pytest.mark.slow
 def test_gpt2_small_with_random_weights_matches_transformers():
     """The full-size GPT-2 small (124,439,808 parameters, tied): same parameter count, same
     logits and same greedy tokens as Hugging Face's. About 15 s on 2 cores, most of it

@@ -1,5 +1,6 @@
 """Transformer layers: parity with Hugging Face's BertLayer and GPT2Block and with
-torch.nn.TransformerEncoderLayer, pre-LN vs post-LN, causality, stacks and errors."""
+torch.nn.TransformerEncoderLayer, pre-LN vs post-LN, causality, the key/value cache, stacks
+and errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from course_utils.attention import padding_mask
+from course_utils.attention.kv_cache import KVCache, LayerKVCache
 from course_utils.interop import BERT_LAYER_NAMES, rename_parameters
 from course_utils.models import ModelConfig
 from course_utils.transformer import (
@@ -296,6 +298,34 @@ def test_decoder_memory_errors():
         without(x, memory=x)
     with pytest.raises(ValueError, match="needs memory"):
         Decoder(stack_config("encoder-decoder"))(x)
+
+
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])
+def test_decoder_layer_with_a_cache_gives_the_rows_of_the_full_pass(norm_first, randomize):
+    layer = DecoderLayer(D_MODEL, HEADS, D_FF, norm_first=norm_first, cross_attention=True)
+    layer = randomize(layer, std=STD).eval()
+    x, memory = inputs(), inputs(length=5, seed=2)
+    self_mask = padding_mask(ATTENTION_MASK)
+    full, full_weights, full_cross = layer(x, memory, self_mask, need_weights=True)
+    cache = LayerKVCache()
+    first, _, _ = layer(x[:, :4], memory, padding_mask(ATTENTION_MASK[:, :4]), cache=cache)
+    rest, weights, cross = layer(x[:, 4:], memory, self_mask, need_weights=True, cache=cache)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), full, atol=ATOL, rtol=0)
+    torch.testing.assert_close(weights, full_weights[:, :, 4:], atol=ATOL, rtol=0)  # (B,H,3,7)
+    torch.testing.assert_close(cross, full_cross[:, :, 4:], atol=ATOL, rtol=0)  # (B, H, 3, 5)
+    assert len(cache) == 7
+
+
+def test_decoder_stack_keeps_one_cache_entry_per_layer(randomize):
+    decoder = randomize(Decoder(stack_config("decoder", final_norm=True)), std=STD).eval()
+    x = inputs()
+    full = decoder(x)
+    cache = KVCache()
+    pieces = [decoder(x[:, start:end], cache=cache) for start, end in [(0, 5), (5, 6), (6, 7)]]
+    hidden = torch.cat([piece.hidden for piece in pieces], dim=1)
+    torch.testing.assert_close(hidden, full.hidden, atol=ATOL, rtol=0)
+    assert len(cache) == 7 and len(cache.layers) == len(decoder.layers) == 2
+    assert cache.keys[1].shape == (3, HEADS, 7, D_MODEL // HEADS)
 
 
 def test_grouped_query_attention_is_passed_through():

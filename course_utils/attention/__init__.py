@@ -3,6 +3,7 @@
 - ``.functional``: scaled dot-product attention (explicit and fused), masks,
   splitting into heads
 - ``.multihead``: ``MultiHeadAttention``, with GQA and MQA
+- ``.kv_cache``: the keys and values of past positions, for generating token by token
 - ``.positions``: sinusoidal, learned, relative (Shaw et al.) and rotary (RoPE)
   position encodings
 
@@ -20,6 +21,7 @@ from .functional import (
     scaled_dot_product_attention,
     split_heads,
 )
+from .kv_cache import KVCache, LayerKVCache
 from .multihead import MultiHeadAttention
 from .positions import (
     LearnedPositionalEmbedding,
@@ -42,6 +44,8 @@ __all__ = [
     "split_heads",
     "merge_heads",
     "MultiHeadAttention",
+    "KVCache",
+    "LayerKVCache",
     "sinusoidal_positions",
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEmbedding",

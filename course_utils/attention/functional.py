@@ -238,6 +238,8 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
             raise TypeError(
                 f"combine_masks takes bool masks (True = may attend); got dtype {m.dtype}"
             )
+    if len(given) == 1:  # nothing to combine (and broadcast_shapes of one shape is slow)
+        return given[0]
     try:
         torch.broadcast_shapes(*(m.shape for m in given))
     except RuntimeError:

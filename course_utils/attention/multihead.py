@@ -12,6 +12,10 @@ head, which shrinks the key/value cache during generation:
 - ``1 < num_kv_heads < num_heads``: grouped-query attention (GQA, Ainslie et al. 2023);
 - ``num_kv_heads == 1``: multi-query attention (MQA, Shazeer 2019).
 
+Given a ``LayerKVCache`` (``course_utils.attention.kv_cache``), self-attention keeps the
+keys and values of the positions it has seen, and a later call attends from its new
+positions over all of them: generation then feeds one new token per step.
+
 >>> mha = MultiHeadAttention(d_model=16, num_heads=4)
 >>> x = torch.randn(2, 5, 16)                              # (batch, length, d_model)
 >>> out, weights = mha(x, is_causal=True, need_weights=True)
@@ -23,16 +27,18 @@ True
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (the docstring example uses it)
+import torch
 from torch import Tensor, nn
 
 from .functional import (
     _add_causal,
+    combine_masks,
     fused_attention,
     merge_heads,
     scaled_dot_product_attention,
     split_heads,
 )
+from .kv_cache import LayerKVCache
 from .positions import RotaryEmbedding
 
 
@@ -95,6 +101,7 @@ class MultiHeadAttention(nn.Module):
         is_causal: bool = False,
         need_weights: bool = False,
         rotary: RotaryEmbedding | None = None,
+        cache: LayerKVCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query (B, L, D)`` over ``key (B, S, D)``; returns ``(output, weights)``.
 
@@ -109,18 +116,32 @@ class MultiHeadAttention(nn.Module):
           weights ``(B, H, L, S)``.
         - ``rotary``: a ``RotaryEmbedding`` applied to the queries and
           keys of every head (positions ``0..L-1`` and ``0..S-1``).
+        - ``cache``: a ``LayerKVCache`` holding the keys and values of ``P``
+          earlier positions (self-attention only). This call's ``L`` positions
+          come after them: their keys and values are appended to the cache,
+          the queries attend over all ``S = P + L`` keys, and with
+          ``is_causal`` new query ``i`` (position ``P + i``) sees keys
+          ``0..P + i``; ``mask`` is then bool and covers all ``S`` keys.
         """
         if key is None:
             key = query
         if value is None:
             value = key
-        self._check_inputs(query, key, value)
+        self._check_inputs(query, key, value, cache)
+        past = len(cache) if cache is not None else 0  # positions seen in earlier calls
 
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, L, Dh)
         k = split_heads(self.k_proj(key), self.num_kv_heads)  # (B, Hkv, S, Dh)
         v = split_heads(self.v_proj(value), self.num_kv_heads)  # (B, Hkv, S, Dh)
-        if rotary is not None:
-            q, k = rotary(q), rotary(k)
+        if rotary is not None:  # this call's positions start after the cached ones
+            q = rotary(q, past + torch.arange(q.shape[-2], device=q.device))
+            k = rotary(k, past + torch.arange(k.shape[-2], device=k.device))
+        if cache is not None:  # attend over the P cached positions and these L
+            if is_causal:  # new query i sits at position P + i: it may see keys 0 .. P + i
+                causal = _causal_rows(past, q.shape[-2], q.device)  # (L, P + L)
+                mask = causal if mask is None else combine_masks(mask, causal)  # (..., L, P + L)
+                is_causal = False
+            k, v = cache.update(k, v)  # (B, Hkv, P + L, Dh)
         if self.num_kv_heads != self.num_heads:
             group = self.num_heads // self.num_kv_heads
             k = k.repeat_interleave(group, dim=1)  # (B, H, S, Dh)
@@ -137,11 +158,25 @@ class MultiHeadAttention(nn.Module):
         # out (B, H, L, Dh) -> (B, L, D), then mixed across heads; weights (B, H, L, S)
         return self.out_proj(merge_heads(out)), weights
 
-    def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
-        """Raise a ValueError naming the input whose shape is not ``(B, length, d_model)``."""
+    def _check_inputs(
+        self, query: Tensor, key: Tensor, value: Tensor, cache: LayerKVCache | None
+    ) -> None:
+        """Raise a ValueError naming the input whose shape is not ``(B, length, d_model)``, or
+        if a cache is given for cross-attention."""
         for name, t in (("query", query), ("key", key), ("value", value)):
             if t.dim() != 3 or t.shape[-1] != self.d_model:
                 raise ValueError(
                     f"{name} must have shape (batch, length, d_model={self.d_model}); "
                     f"got {tuple(t.shape)}"
                 )
+        if cache is not None and not (key is query and value is query):
+            raise ValueError(
+                "a cache holds the keys and values of earlier positions of the same sequence, "
+                "so it is for self-attention only: pass key=None and value=None with a cache"
+            )
+
+
+def _causal_rows(past: int, length: int, device: torch.device) -> Tensor:
+    """Bool ``(length, past + length)`` mask: new query ``i``, at position ``past + i``, may
+    attend to keys ``0 .. past + i``; the last ``length`` rows of ``causal_mask(past + length)``."""
+    return torch.ones(length, past + length, dtype=torch.bool, device=device).tril(past)

@@ -1,7 +1,7 @@
 """GPT-2 (Radford et al. 2019): a pre-LN decoder-only language model, and its key/value cache.
 
 Taught in notebook 03, section 2 (the decoder) and section 4 (its parameters); the cache
-in notebook 06 (generation).
+(``course_utils.attention.kv_cache``) in notebook 06 (generation).
 
 >>> from course_utils.models import get_config
 >>> model = GPTModel(get_config("gpt-tiny", vocab_size=100)).eval()
@@ -27,26 +27,17 @@ True
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from course_utils.attention import (
-    MultiHeadAttention,
-    combine_masks,
-    fused_attention,
-    merge_heads,
-    padding_mask,
-    scaled_dot_product_attention,
-    split_heads,
-)
+from course_utils.attention import padding_mask
+from course_utils.attention.kv_cache import KVCache  # also importable from here
 from course_utils.models.config import ModelConfig
 from course_utils.models.tying import TiedWeights
 from course_utils.transformer import (
     Decoder,
-    DecoderLayer,
     StackOutput,
     TokenEmbedding,
     init_weights,
@@ -62,35 +53,6 @@ class GPTOutput(NamedTuple):
     logits: Tensor
     hidden: Tensor
     attentions: list[Tensor] | None = None
-
-
-class KVCache:
-    """Taught in notebook 06 (generation). The keys and values of every position a model
-    has seen, one pair of tensors per causal self-attention layer.
-
-    ``keys[i]`` and ``values[i]`` are ``(B, H_kv, S, head_dim)`` for layer ``i``;
-    ``len(cache)`` is ``S``, the number of positions cached. Pass the same cache to
-    successive ``GPTModel`` calls: each call appends its new positions, and the new
-    tokens take the positions after the cached ones. Start a new cache for a new prompt.
-    """
-
-    def __init__(self) -> None:
-        self.keys: list[Tensor] = []
-        self.values: list[Tensor] = []
-
-    def __len__(self) -> int:
-        return self.keys[0].shape[-2] if self.keys else 0
-
-    def update(self, layer: int, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """Append the new positions' ``keys`` and ``values`` ``(B, H_kv, L, Dh)`` of ``layer``;
-        return all of that layer's keys and values so far, ``(B, H_kv, S, Dh)``."""
-        if layer == len(self.keys):  # the first call: nothing cached for this layer yet
-            self.keys.append(keys)
-            self.values.append(values)
-        else:
-            self.keys[layer] = torch.cat([self.keys[layer], keys], dim=-2)  # (B, H_kv, S, Dh)
-            self.values[layer] = torch.cat([self.values[layer], values], dim=-2)
-        return self.keys[layer], self.values[layer]
 
 
 class GPTModel(TiedWeights):
@@ -149,15 +111,16 @@ class GPTModel(TiedWeights):
     ) -> StackOutput:
         """The body without the LM head: ``StackOutput`` with ``hidden (B, L, D)`` after the
         final LayerNorm; arguments as ``forward``. A classifier on top reads these."""
-        if cache is None:
-            x = self.drop(self.position_embeddings(self.token_embeddings(input_ids)))  # (B, L, D)
-            mask = padding_mask(attention_mask) if attention_mask is not None else None
-            hidden, attentions, _ = self.decoder(x, self_mask=mask, need_weights=need_weights)
-            return StackOutput(hidden, attentions)
-        past = self._check_cached_inputs(input_ids, attention_mask, cache)
-        positions = torch.arange(past, past + input_ids.shape[1], device=input_ids.device)
+        positions = None  # 0 .. L-1
+        if cache is not None:  # the new tokens come after the cached ones
+            past = self._check_cached_inputs(input_ids, attention_mask, cache)
+            positions = torch.arange(past, past + input_ids.shape[1], device=input_ids.device)
         x = self.drop(self.position_embeddings(self.token_embeddings(input_ids), positions))
-        return _decode_with_cache(self.decoder, x, cache, attention_mask, need_weights)
+        mask = padding_mask(attention_mask) if attention_mask is not None else None  # (B,1,1,S)
+        hidden, attentions, _ = self.decoder(  # (B, L, D)
+            x, self_mask=mask, need_weights=need_weights, cache=cache
+        )
+        return StackOutput(hidden, attentions)
 
     def _check_cached_inputs(
         self, input_ids: Tensor, attention_mask: Tensor | None, cache: KVCache
@@ -176,81 +139,3 @@ class GPTModel(TiedWeights):
                 f"{tuple(attention_mask.shape)}"
             )
         return past
-
-
-# --- the decoder stack with a key/value cache -------------------------------
-# The same computation as Decoder.forward, but each layer attends from the L new
-# positions over the S = past + L cached and new keys, and stores the new keys.
-
-
-def _decode_with_cache(
-    decoder: Decoder,
-    x: Tensor,
-    cache: KVCache,
-    attention_mask: Tensor | None,
-    need_weights: bool,
-) -> StackOutput:
-    """``x (B, L, D)``: the new positions' embeddings -> ``StackOutput`` for those positions."""
-    new, total = x.shape[1], len(cache) + x.shape[1]
-    # New position i (absolute past + i) may attend to keys 0 .. past + i.
-    causal = torch.ones(new, total, dtype=torch.bool, device=x.device).tril(total - new)  # (L, S)
-    padding = padding_mask(attention_mask) if attention_mask is not None else None  # (B,1,1,S)
-    mask = combine_masks(padding, causal)  # (B, 1, L, S) or (L, S)
-    attentions = [] if need_weights else None
-    for index, layer in enumerate(decoder.layers):
-        x, weights = _cached_layer(layer, x, cache, index, mask, need_weights)  # (B, L, D)
-        if attentions is not None and weights is not None:
-            attentions.append(weights)
-    if decoder.norm is not None:
-        x = decoder.norm(x)
-    return StackOutput(x, attentions)
-
-
-def _cached_layer(
-    layer: DecoderLayer,
-    x: Tensor,
-    cache: KVCache,
-    index: int,
-    mask: Tensor,
-    need_weights: bool,
-) -> tuple[Tensor, Tensor | None]:
-    """``DecoderLayer.forward`` for the new positions ``x (B, L, D)``, with the cache."""
-    attend = partial(
-        _cached_self_attention, layer.self_attn, cache=cache, index=index, mask=mask,
-        need_weights=need_weights,
-    )  # fmt: skip
-    if layer.norm_first:  # pre-LN: x = x + sublayer(LN(x))
-        attended, weights = attend(layer.norm1(x))  # (B, L, D)
-        x = x + layer.dropout(attended)
-        x = x + layer.dropout(layer.ff(layer.norm2(x)))
-    else:  # post-LN: x = LN(x + sublayer(x))
-        attended, weights = attend(x)
-        x = layer.norm1(x + layer.dropout(attended))
-        x = layer.norm2(x + layer.dropout(layer.ff(x)))
-    return x, weights
-
-
-def _cached_self_attention(
-    attn: MultiHeadAttention,
-    x: Tensor,
-    cache: KVCache,
-    index: int,
-    mask: Tensor,
-    need_weights: bool,
-) -> tuple[Tensor, Tensor | None]:
-    """``MultiHeadAttention`` from the new positions over the cached and new keys: the keys
-    and values of the ``L`` new positions are computed once and stored for later calls."""
-    q = split_heads(attn.q_proj(x), attn.num_heads)  # (B, H, L, Dh)
-    k = split_heads(attn.k_proj(x), attn.num_kv_heads)  # (B, H_kv, L, Dh): new positions only
-    v = split_heads(attn.v_proj(x), attn.num_kv_heads)
-    k, v = cache.update(index, k, v)  # (B, H_kv, S, Dh): past and new positions
-    if attn.num_kv_heads != attn.num_heads:
-        group = attn.num_heads // attn.num_kv_heads
-        k = k.repeat_interleave(group, dim=1)  # (B, H, S, Dh)
-        v = v.repeat_interleave(group, dim=1)
-    dropout_p = attn.dropout if attn.training else 0.0
-    if need_weights:
-        out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
-    else:
-        out, weights = fused_attention(q, k, v, mask, dropout_p=dropout_p), None
-    return attn.out_proj(merge_heads(out)), weights  # (B, L, D); weights (B, H, L, S)
