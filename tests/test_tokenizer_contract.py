@@ -6,7 +6,8 @@ token_to_id, save and load. What decode(encode(text)) gives back is each class's
 - byte-level BPE: the text itself, always;
 - word-level BPE: the words joined by single spaces, ``<unk>`` for unknown characters;
 - WordPiece: BERT's basic tokenization joined by single spaces (lowercased, accents
-  stripped), ``[UNK]`` for each word with an unknown character.
+  stripped), ``[UNK]`` for each word with an unknown character;
+- characters: the text itself, ``<unk>`` for each character the text it was built from lacked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from course_utils.tokenization import (
     END_OF_TEXT,
     BPETokenizer,
     ByteBPETokenizer,
+    CharTokenizer,
     Tokenizer,
     WordPieceTokenizer,
     basic_tokenize,
@@ -48,6 +50,8 @@ def expected_round_trip(tok: Tokenizer, text: str) -> str:
     """What each tokenizer's decode(encode(text)) promises to give back."""
     if isinstance(tok, ByteBPETokenizer):
         return text
+    if isinstance(tok, CharTokenizer):
+        return "".join(c if c in tok.token_to_id else tok.unk_token for c in text)
     if isinstance(tok, BPETokenizer):
         known = set(tok.alphabet)
         return " ".join("".join(c if c in known else tok.unk_token for c in word) for word in text.split())
@@ -61,7 +65,9 @@ TOKENIZERS = {
     "word_bpe": lambda: train_bpe(TRAINING_TEXT, 150),
     "byte_bpe": lambda: train_byte_bpe(TRAINING_TEXT, 150, special_tokens=[END_OF_TEXT]),
     "wordpiece": lambda: train_wordpiece(TRAINING_TEXT, 250),
+    "char": lambda: CharTokenizer.from_text(TRAINING_TEXT + "\t", special_tokens=[END_OF_TEXT], unk_token="<unk>"),
 }
+KEEPS_WHITESPACE = (ByteBPETokenizer, CharTokenizer)  # their tokens hold every character, spaces too
 
 
 @pytest.fixture(scope="module", params=list(TOKENIZERS))
@@ -88,6 +94,8 @@ def test_round_trip_on_ordinary_text(tok, text):
 
 
 def test_frequent_words_are_single_tokens(tok):
+    if isinstance(tok, CharTokenizer):
+        pytest.skip("a character tokenizer has one token per character")
     tokens = tok.tokenize("a tokenizer and the vocabulary")
     for word in ["tokenizer", "the", "vocabulary"]:
         spelled = {BPETokenizer: word + "</w>", ByteBPETokenizer: "Ġ" + word}.get(type(tok), word)
@@ -97,7 +105,7 @@ def test_frequent_words_are_single_tokens(tok):
 @pytest.mark.parametrize("text", ["", " ", "  \n\t\r\n "])
 def test_empty_and_whitespace(tok, text):
     assert tok.decode(tok.encode(text)) == expected_round_trip(tok, text)
-    if not isinstance(tok, ByteBPETokenizer):
+    if not isinstance(tok, KEEPS_WHITESPACE):
         assert tok.tokenize(text) == [] and tok.encode(text) == []
     assert tok.decode([]) == ""
     assert tok.tokenize("") == []
@@ -109,7 +117,7 @@ def test_unseen_characters(tok, text):
     assert decoded == expected_round_trip(tok, text)
     if isinstance(tok, ByteBPETokenizer):
         assert decoded == text  # every byte is in the vocabulary
-    elif text == "Ωμέγα":
+    elif text == "Ωμέγα" or isinstance(tok, CharTokenizer):
         assert tok.unk_token in tok.tokenize(text)
 
 

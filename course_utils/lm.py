@@ -1,0 +1,412 @@
+"""Pretraining a GPT: one stream of tokens -> random windows -> the next-token loss.
+
+Taught in notebook 06. A language model reads text left to right and at every position
+scores the token that comes next, so the whole objective is one cross-entropy with the
+targets shifted by one position (``next_token_loss``). The data is as plain (as in nanoGPT's
+``get_batch``): the documents' token ids are concatenated into one stream, an end-of-text
+id after each, and a batch is ``B`` windows of ``block_size + 1`` consecutive tokens cut at
+random from it: the first ``block_size`` are the input, the last ``block_size`` the targets.
+
+>>> stream = lm_stream([[5, 6, 7], [8, 9]], end_id=0)   # two documents
+>>> stream.tolist()
+[5, 6, 7, 0, 8, 9, 0]
+>>> batch = LMData(stream, block_size=3, seed=0).batch(2)
+>>> batch.inputs.shape, batch.targets.shape                  # (B, block_size) each
+(torch.Size([2, 3]), torch.Size([2, 3]))
+>>> bool((batch.inputs[:, 1:] == batch.targets[:, :-1]).all())  # the same window, shifted
+True
+
+The control for every loss curve is a model that ignores the context: the unigram
+model, which predicts each token with its frequency in the training stream.
+
+>>> unigram_baseline(stream, stream, vocab_size=10)["perplexity"] < 10   # better than uniform
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_utils.tokenization import Tokenizer, WordPieceTokenizer
+from course_utils.training import train
+
+IGNORE_INDEX = -100
+"""The target value ``F.cross_entropy`` skips (and Hugging Face's ``labels`` use for padding)."""
+
+WORLD_END_OF_DOCUMENT = "[SEP]"
+"""The token a GPT on the small world reads between two documents.
+
+The world's WordPiece vocabulary is BERT's, fixed in ``data/world_vocab.txt``: it has no
+``<|endoftext|>``. Its ``[SEP]`` already means "a boundary between texts", never occurs
+inside a sentence, and a GPT uses none of BERT's other special tokens, so it plays GPT-2's
+end-of-text role here (its id is 3)."""
+
+
+# ---------------------------------------------------------------- the loss
+def next_token_loss(logits: Tensor, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    """Taught in notebook 06. The language-modelling loss: the mean cross-entropy of
+    position ``t``'s logits against token ``t + 1``, over every real target.
+
+    ``logits (B, L, V)`` come from reading ``input_ids (B, L)``; the last position has no
+    next token, the first token is nobody's target. ``attention_mask (B, L)``: 1 for real
+    tokens, 0 for padding; padded targets count for nothing. The same number as Hugging
+    Face's ``GPT2LMHeadModel(input_ids, labels=input_ids)`` with ``-100`` at padding.
+
+    >>> logits = torch.zeros(1, 3, 4)          # a uniform model over 4 tokens
+    >>> round(next_token_loss(logits, torch.tensor([[1, 2, 3]])).item(), 4) == round(math.log(4), 4)
+    True
+    """
+    if logits.dim() != 3 or input_ids.shape != logits.shape[:2]:
+        raise ValueError(f"expected logits (B, L, V) and input_ids (B, L) with the same B and L; "
+                         f"got {tuple(logits.shape)} and {tuple(input_ids.shape)}")
+    if input_ids.shape[1] < 2:
+        raise ValueError(f"need at least 2 positions to predict a next token; got {input_ids.shape[1]}")
+    targets = input_ids[:, 1:]  # (B, L-1): the token after each position
+    if attention_mask is not None:
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask must have input_ids' shape {tuple(input_ids.shape)}; "
+                             f"got {tuple(attention_mask.shape)}")
+        targets = targets.masked_fill(attention_mask[:, 1:] == 0, IGNORE_INDEX)
+    predictions = logits[:, :-1]  # (B, L-1, V): the last position predicts nothing we know
+    return F.cross_entropy(predictions.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+# ---------------------------------------------------------------- the stream
+def lm_stream(
+    documents: Sequence[int] | Sequence[Sequence[int]] | Sequence[Sequence[Sequence[int]]],
+    end_id: int | None = None,
+) -> Tensor:
+    """Taught in notebook 06. Token ids of ``documents`` concatenated into one stream ``(N,)``,
+    with ``end_id`` (GPT-2's ``<|endoftext|>``) after each document when it is given.
+
+    ``documents`` is one document (a list of ids), a list of documents (lists of ids), or a
+    list of documents made of sentences (as ``course_utils.pretraining.world_documents``
+    gives them); a document's sentences simply follow each other.
+
+    >>> lm_stream([[[1, 2], [3]], [[4]]], end_id=0).tolist()    # documents of sentences
+    [1, 2, 3, 0, 4, 0]
+    >>> lm_stream([1, 2, 3]).tolist()                            # one document, no separator
+    [1, 2, 3]
+    """
+    if isinstance(documents, Tensor):
+        documents = documents.tolist()
+    if len(documents) == 0:
+        raise ValueError("documents is empty; give at least one document of token ids")
+    if not isinstance(documents[0], (list, tuple, Tensor)):
+        documents = [documents]  # one document of ids
+    ids: list[int] = []
+    for document in documents:
+        ids += _flat_ids(document)
+        if end_id is not None:
+            ids.append(end_id)
+    if not ids:
+        raise ValueError("the documents hold no token ids")
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def _flat_ids(document: Iterable) -> list[int]:
+    """A document's ids, whether it is a list of ids or a list of sentences of ids."""
+    ids = []
+    for item in document:
+        if isinstance(item, (list, tuple, Tensor)):
+            ids += [int(i) for i in item]
+        else:
+            ids.append(int(item))
+    return ids
+
+
+def world_lm_stream(num_words: int, tokenizer: WordPieceTokenizer | None = None, seed: int = 0) -> Tensor:
+    """Taught in notebook 06. The small world's corpus (``num_words`` words, seeded) as one
+    stream for a GPT: ``course_utils.pretraining.world_documents``, each document followed
+    by ``WORLD_END_OF_DOCUMENT``. ``tokenizer`` defaults to the world's WordPiece tokenizer."""
+    from course_utils.data.world.vocabulary import world_tokenizer
+    from course_utils.pretraining import world_documents
+
+    tokenizer = tokenizer or world_tokenizer()
+    end_id = tokenizer.token_to_id[WORLD_END_OF_DOCUMENT]
+    return lm_stream(world_documents(num_words, tokenizer, seed=seed), end_id=end_id)
+
+
+def text_lm_stream(text: str, tokenizer: Tokenizer, end_token: str | None = None) -> Tensor:
+    """Taught in notebook 06. Any text as one stream for a GPT, e.g. a file read with
+    ``course_utils.data.text_files.read_text_corpus``.
+
+    ``end_token=None``: the text is one document, encoded whole (a character-level model
+    reads its blank lines as characters). With ``end_token`` (``"<|endoftext|>"`` for a
+    byte-level BPE trained with it), blank lines separate documents and the token's id
+    follows each one, as GPT-2's training data does.
+
+    >>> from course_utils.tokenization import CharTokenizer
+    >>> tok = CharTokenizer.from_text("ab\\n\\nba")
+    >>> text_lm_stream("ab\\n\\nba", tok).tolist()
+    [1, 2, 0, 0, 2, 1]
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text must be a non-empty str; got {text!r:.40}")
+    if end_token is None:
+        return lm_stream([tokenizer.encode(text)])
+    if end_token not in tokenizer.token_to_id:
+        raise KeyError(f"end_token {end_token!r} is not in the tokenizer's vocabulary; train it "
+                       f"with special_tokens=[{end_token!r}], or pass end_token=None")
+    blocks = [block for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return lm_stream([tokenizer.encode(block) for block in blocks], end_id=tokenizer.token_to_id[end_token])
+
+
+def split_stream(stream: Tensor, validation_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
+    """Taught in notebook 06. The stream's first part for training and its last
+    ``validation_fraction`` for validation (nanoGPT's split: no window crosses the cut).
+
+    >>> train_part, validation_part = split_stream(torch.arange(10), 0.2)
+    >>> train_part.tolist(), validation_part.tolist()
+    ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be between 0 and 1; got {validation_fraction}")
+    cut = len(stream) - max(1, round(len(stream) * validation_fraction))
+    if cut < 1:
+        raise ValueError(f"a stream of {len(stream)} tokens is too short to split")
+    return stream[:cut], stream[cut:]
+
+
+# ---------------------------------------------------------------- batches
+class LMBatch(NamedTuple):
+    """One step's windows: ``inputs (B, T)`` and ``targets (B, T)``, the same tokens one
+    position later (``targets[:, t]`` is the token after ``inputs[:, t]``)."""
+
+    inputs: Tensor
+    targets: Tensor
+
+    def to(self, device: torch.device | str) -> LMBatch:
+        return LMBatch(self.inputs.to(device), self.targets.to(device))
+
+
+class LMData:
+    """Taught in notebook 06. Random contiguous windows of one token ``stream`` (1-D).
+
+    ``batch(B)`` cuts ``B`` windows of ``block_size + 1`` tokens, each starting at a
+    position drawn uniformly from those where the whole window fits: a window never runs
+    past the end of the stream. The starts come from a ``torch.Generator`` seeded with
+    ``seed``, so the same seed gives the same batches.
+    """
+
+    def __init__(self, stream: Tensor | Sequence[int], block_size: int, seed: int = 0) -> None:
+        stream = torch.as_tensor(stream, dtype=torch.long)
+        if stream.dim() != 1:
+            raise ValueError(f"stream must be 1-D (one sequence of token ids); "
+                             f"got shape {tuple(stream.shape)}")
+        if not isinstance(block_size, int) or block_size < 1:
+            raise ValueError(f"block_size must be a positive int; got {block_size!r}")
+        if len(stream) < block_size + 1:
+            raise ValueError(f"the stream has {len(stream)} tokens; a window of block_size={block_size} "
+                             f"needs {block_size + 1} (inputs and the next token). Use a smaller block_size.")
+        self.stream = stream
+        self.block_size = block_size
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self._offsets = torch.arange(block_size + 1)  # (T+1,)
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def windows(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """Taught in notebook 06. ``batch_size`` random windows ``(B, block_size + 1)``
+        (from ``generator``, default the data's own)."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        last_start = len(self.stream) - (self.block_size + 1)  # the window then ends at the last token
+        starts = torch.randint(last_start + 1, (batch_size,), generator=generator or self.generator)
+        return self.stream[starts[:, None] + self._offsets]  # (B, T+1)
+
+    def batch(self, batch_size: int, generator: torch.Generator | None = None) -> LMBatch:
+        """Taught in notebook 06. ``batch_size`` windows as inputs and targets, each ``(B, block_size)``."""
+        window = self.windows(batch_size, generator)  # (B, T+1)
+        return LMBatch(window[:, :-1], window[:, 1:])
+
+    def fixed_batches(self, num_batches: int, batch_size: int) -> list[LMBatch]:
+        """The same ``num_batches`` batches at every call (drawn from a generator seeded with
+        ``seed``, not from the data's own): a validation loss measured on them changes only
+        because the model does."""
+        generator = torch.Generator().manual_seed(self.seed)
+        return [self.batch(batch_size, generator) for _ in range(num_batches)]
+
+
+def lm_loss(model: nn.Module, batch: LMBatch) -> Tensor:
+    """Taught in notebook 06. The next-token loss of one batch of windows: ``model`` reads
+    ``batch.inputs`` and each position is scored against ``batch.targets`` (already shifted,
+    so this equals ``next_token_loss`` on the whole window without its last logits)."""
+    logits = model(batch.inputs).logits  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten())
+
+
+@torch.no_grad()
+def evaluate_lm(model: nn.Module, batches: Sequence[LMBatch]) -> float:
+    """Taught in notebook 06. The mean next-token loss (nats per token) over ``batches``,
+    in eval mode (the model's mode is restored afterwards)."""
+    if not batches:
+        raise ValueError("batches is empty; give at least one LMBatch")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return sum(lm_loss(model, batch.to(device)).item() for batch in batches) / len(batches)
+    finally:
+        model.train(was_training)
+
+
+# ---------------------------------------------------------------- the control
+def unigram_baseline(
+    train_ids: Tensor | Sequence[int], test_ids: Tensor | Sequence[int], vocab_size: int
+) -> dict[str, float]:
+    """Taught in notebook 06. The cross-entropy (nats per token) and perplexity on
+    ``test_ids`` of the unigram model of ``train_ids``: every token gets its frequency in the
+    training ids, with add-one smoothing (each of the ``vocab_size`` tokens counted once more),
+    whatever came before it. A language model that learned anything from context beats it;
+    a uniform guess scores ``log(vocab_size)``.
+
+    >>> result = unigram_baseline([0, 0, 1], [0, 1], vocab_size=2)   # p = 3/5 and 2/5
+    >>> round(result["cross_entropy"], 4), round(result["perplexity"], 4)
+    (0.7136, 2.0412)
+    """
+    if not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive int; got {vocab_size!r}")
+    train_ids, test_ids = (torch.as_tensor(ids, dtype=torch.long).flatten() for ids in (train_ids, test_ids))
+    for name, ids in (("train_ids", train_ids), ("test_ids", test_ids)):
+        if len(ids) and not (0 <= int(ids.min()) and int(ids.max()) < vocab_size):
+            raise ValueError(f"{name} has ids outside 0 .. {vocab_size - 1} (vocab_size={vocab_size})")
+    if len(test_ids) == 0:
+        raise ValueError("test_ids is empty; the baseline needs tokens to score")
+    counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1  # (V,) add-one
+    log_probs = (counts / counts.sum()).log()
+    cross_entropy = -log_probs[test_ids].mean().item()
+    return {"cross_entropy": cross_entropy, "perplexity": math.exp(cross_entropy)}
+
+
+# ---------------------------------------------------------------- the loop
+def pretrain_lm(
+    model: nn.Module,
+    data: LMData,
+    steps: int,
+    learning_rate: float = 1e-3,
+    warmup_steps: int = 0,
+    batch_size: int = 32,
+    decay: bool = False,
+    eval_data: LMData | None = None,
+    eval_every: int | None = None,
+    eval_batches: int = 4,
+    checkpoint_steps: Iterable[int] = (),
+    desc: str = "pretraining the GPT",
+    show_progress: bool = True,
+) -> dict[str, object]:
+    """Taught in notebook 06. Train ``model`` (a ``GPTModel``) with the next-token loss on
+    ``steps`` batches of ``batch_size`` windows of ``data``, in ``course_utils.training.train``
+    (AdamW, gradient clipping, ``warmup_steps`` of linear warmup, then a constant rate or,
+    with ``decay``, a linear decay to 0; one progress bar).
+
+    With ``eval_data`` the validation loss is measured on the same ``eval_batches`` batches
+    (``LMData.fixed_batches``) before training (step 0), every ``eval_every`` steps (default:
+    10 times per run) and after the last step. ``checkpoint_steps``: steps after which a copy of
+    the model's weights is kept (0: the untrained model), e.g. to measure zero-shot accuracy
+    over pretraining. Returns the history: ``"train_loss"`` (one per step), ``"eval_steps"``,
+    ``"eval_loss"`` and ``"eval_perplexity"`` (empty without ``eval_data``),
+    ``"checkpoints"`` (step -> state dict on the CPU) and the training ``"seconds"``.
+    """
+    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
+        raise ValueError(f"eval_every must be a positive int or None; got {eval_every!r}")
+    if eval_every is not None and eval_data is None:
+        raise ValueError("eval_every needs eval_data: the LMData to measure the validation loss on")
+    wanted = sorted(set(checkpoint_steps))
+    outside = [step for step in wanted if not 0 <= step <= steps]
+    if outside:
+        raise ValueError(f"checkpoint_steps {outside} are outside 0 .. steps={steps}")
+    device = next(model.parameters()).device
+    every = eval_every or max(1, steps // 10)
+    fixed = eval_data.fixed_batches(eval_batches, batch_size) if eval_data is not None else []
+    history: dict[str, object] = {"eval_steps": [], "eval_loss": [], "eval_perplexity": [], "checkpoints": {}}
+
+    def record(step: int, model: nn.Module) -> None:  # after optimizer step `step` (0: before any)
+        if fixed and (step % every == 0 or step == steps):
+            loss = evaluate_lm(model, fixed)
+            history["eval_steps"].append(step)
+            history["eval_loss"].append(loss)
+            history["eval_perplexity"].append(math.exp(loss))
+        if step in wanted:
+            history["checkpoints"][step] = {name: value.detach().cpu().clone()
+                                            for name, value in model.state_dict().items()}
+
+    start = time.perf_counter()
+    record(0, model)
+    losses = train(
+        model, lambda: data.batch(batch_size).to(device), lm_loss, steps, learning_rate=learning_rate,
+        warmup_steps=warmup_steps, decay=decay, fused=True, desc=desc, callback=record,
+        show_progress=show_progress,
+    )  # fmt: skip
+    return {"train_loss": losses, **history, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def model_at(model: nn.Module, state_dict: dict[str, Tensor]) -> nn.Module:
+    """Taught in notebook 06. A copy of ``model`` holding ``state_dict`` (one of
+    ``pretrain_lm``'s checkpoints), in eval mode; ``model`` itself is unchanged."""
+    snapshot = copy.deepcopy(model)
+    snapshot.load_state_dict(state_dict)
+    return snapshot.eval()
+
+
+# ---------------------------------------------------------------- zero-shot scoring
+@torch.no_grad()
+def sequence_log_prob(
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    start: int | Tensor = 1,
+    batch_size: int = 64,
+) -> Tensor:
+    """Taught in notebook 06. The log-probability the model gives each sequence's tokens
+    from position ``start`` on, given all tokens before them: ``(B,)``, one sum per row.
+
+    For zero-shot scoring: put a prompt at positions ``0 .. start - 1`` and a continuation
+    after it, and compare the continuations' sums (two continuations for sentiment; one row
+    per answer for multiple choice). ``start`` is one int for all rows or one per row ``(B,)``;
+    it is at least 1, since the first token has no context to be predicted from.
+    ``attention_mask`` (1 real, 0 padding) marks padding, which must be on the right;
+    padded tokens are not scored. Runs without gradients, in eval mode (restored afterwards),
+    ``batch_size`` rows at a time.
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be (B, L); got shape {tuple(input_ids.shape)}")
+    rows, length = input_ids.shape
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask must have input_ids' shape {tuple(input_ids.shape)}; "
+                         f"got {tuple(attention_mask.shape)}")
+    start = torch.as_tensor(start, device=input_ids.device).long().expand(rows)  # (B,)
+    if int(start.min()) < 1 or int(start.max()) > length - 1:
+        raise ValueError(f"start must be between 1 and L - 1 = {length - 1} (position 0 has no "
+                         f"context); got {start.tolist()[:5]}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        sums = []
+        for first in range(0, rows, batch_size):
+            ids = input_ids[first:first + batch_size].to(device)  # (b, L)
+            mask = attention_mask[first:first + batch_size].to(device)
+            log_probs = model(ids, attention_mask=mask).logits[:, :-1].log_softmax(-1)  # (b, L-1, V)
+            token_log_probs = log_probs.gather(-1, ids[:, 1:, None])[..., 0]  # (b, L-1): of token t+1
+            position = torch.arange(1, length, device=device)  # (L-1,): where each target sits
+            scored = (position >= start[first:first + batch_size, None].to(device)) & (mask[:, 1:] == 1)
+            sums.append(torch.where(scored, token_log_probs, 0.0).sum(-1))
+        return torch.cat(sums).cpu()
+    finally:
+        model.train(was_training)
