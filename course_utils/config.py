@@ -167,6 +167,32 @@ class FinetuneSizes:
 
 
 @dataclass(frozen=True)
+class GPTSizes:
+    """Sizes for notebook 06: pretraining a tiny GPT on the small world, then fine-tuning it
+    as GPT-1 did (``course_utils.lm.pretrained_gpt``, ``course_utils.gpt_finetuning``)."""
+
+    d_model: int = 32
+    num_layers: int = 1
+    num_heads: int = 2
+    d_ff: int = 64
+    block_size: int = 32  # tokens a pretraining window reads; also the model's max_positions
+    pretrain_steps: int = 30
+    batch_size: int = 16  # windows per pretraining step
+    learning_rate: float = 3e-3
+    warmup_steps: int = 5
+    lr_decay: bool = True  # linear decay to 0 after the warmup
+    eval_every: int = 10  # steps between two validation losses
+    checkpoint_steps: tuple[int, ...] = (0, 15, 30)  # weights kept for the zero-shot-over-training curve
+    finetune_epochs: int = 2
+    finetune_learning_rate: float = 1e-3
+    finetune_batch_size: int = 32
+    max_length: int = 48  # tokens of an encoded example, with <|start|>, <|delim|> and <|extract|>
+    seeds: int = 2  # fine-tuning runs per setting
+    lm_weight: float = 0.5  # lambda of GPT-1's L3 = L2 + lambda * L1
+    label_counts: tuple[int, ...] = (50, 200)  # a small and a larger labelled training set
+
+
+@dataclass(frozen=True)
 class Scale:
     """Taught in notebook 00, section 3. One preset: a name plus the sizes of every notebook."""
 
@@ -180,6 +206,7 @@ class Scale:
     bert: BertSizes
     finetune: FinetuneSizes
     bert_analysis: BertAnalysisSizes = BertAnalysisSizes()
+    gpt: GPTSizes = GPTSizes()  # the defaults are the smoke sizes
 
 
 SCALES: dict[str, Scale] = {
@@ -212,6 +239,7 @@ SCALES: dict[str, Scale] = {
                                max_length=64, seeds=2, label_counts=(50,)),
         bert_analysis=BertAnalysisSizes(demo_pairs=500, nsp_pairs=500, held_out_words=5_000,
                                         her_occurrences=200),
+        gpt=GPTSizes(),
     ),
     "laptop": Scale(
         name="laptop",
@@ -245,6 +273,11 @@ SCALES: dict[str, Scale] = {
                        mask_rate=0.3),
         finetune=FinetuneSizes(epochs=6, learning_rate=1e-3, probe_learning_rate=1e-2, batch_size=32,
                                max_length=64, seeds=3, label_counts=(50, 200)),
+        gpt=GPTSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, block_size=64,
+                     pretrain_steps=1_000, batch_size=32, learning_rate=3e-3, warmup_steps=50,
+                     eval_every=100, checkpoint_steps=(0, 50, 150, 400, 1_000),
+                     finetune_epochs=4, finetune_learning_rate=1e-3, finetune_batch_size=32,
+                     max_length=48, seeds=3, label_counts=(50, 600)),
     ),
     "gpu": Scale(
         name="gpu",
@@ -279,6 +312,11 @@ SCALES: dict[str, Scale] = {
                        probe_learning_rate=5e-3, finetune_batch_size=32, seeds=5),
         finetune=FinetuneSizes(epochs=10, learning_rate=5e-4, probe_learning_rate=5e-3, batch_size=32,
                                max_length=64, seeds=5, label_counts=(25, 50, 100, 200, 400, 800)),
+        gpt=GPTSizes(d_model=256, num_layers=4, num_heads=4, d_ff=1_024, block_size=128,
+                     pretrain_steps=5_000, batch_size=64, learning_rate=1e-3, warmup_steps=200,
+                     eval_every=250, checkpoint_steps=(0, 250, 500, 1_000, 2_000, 5_000),
+                     finetune_epochs=6, finetune_learning_rate=5e-4, finetune_batch_size=32,
+                     max_length=64, seeds=5, label_counts=(100, 1_500)),
     ),
 }
 

@@ -30,25 +30,37 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_utils.checkpoints import cached_model, checkpoint_dir, checkpoint_key, load_checkpoint, save_checkpoint
+from course_utils.config import GPTSizes, Scale, get_device, get_scale
+from course_utils.models import GPTModel, ModelConfig, get_config
 from course_utils.tokenization import Tokenizer, WordPieceTokenizer
 from course_utils.training import train
 
 IGNORE_INDEX = -100
 """The target value ``F.cross_entropy`` skips (and Hugging Face's ``labels`` use for padding)."""
 
-WORLD_END_OF_DOCUMENT = "[SEP]"
-"""The token a GPT on the small world reads between two documents.
+GPT_SPECIAL_TOKENS = ("<|endoftext|>", "<|start|>", "<|delim|>", "<|extract|>")
+"""The GPT's own tokens, appended after the small world's vocabulary (``gpt_tokenizer``).
 
-The world's WordPiece vocabulary is BERT's, fixed in ``data/world_vocab.txt``: it has no
-``<|endoftext|>``. Its ``[SEP]`` already means "a boundary between texts", never occurs
-inside a sentence, and a GPT uses none of BERT's other special tokens, so it plays GPT-2's
-end-of-text role here (its id is 3)."""
+``<|endoftext|>`` ends every pretraining document (GPT-2's end of text) and pads fine-tuning
+batches (masked out, as Hugging Face pads GPT-2); ``<|start|>``, ``<|delim|>`` and
+``<|extract|>`` are GPT-1's fine-tuning tokens: the start of an input, the boundary between
+its two parts, and the last token, whose hidden state the classifier reads. They are in the
+vocabulary from pretraining on, so their embeddings exist; the last three are first seen in
+fine-tuning, as in GPT-1."""
+
+WORLD_END_OF_DOCUMENT = GPT_SPECIAL_TOKENS[0]
+"""The token a GPT on the small world reads between two documents: ``<|endoftext|>``."""
+
+GPT_CHECKPOINT_VERSION = 1
+"""Bump when the recipe of ``pretrained_gpt`` changes in a way the sizes do not show."""
 
 
 # ---------------------------------------------------------------- the loss
@@ -124,14 +136,41 @@ def _flat_ids(document: Iterable) -> list[int]:
     return ids
 
 
+def gpt_tokenizer() -> WordPieceTokenizer:
+    """Taught in notebook 06. The GPT's tokenizer on the small world: the world's WordPiece
+    vocabulary (``course_utils.data.world.vocabulary.world_tokenizer``, whose ids it keeps)
+    with ``GPT_SPECIAL_TOKENS`` appended, each kept whole when it occurs in a text.
+
+    >>> tok = gpt_tokenizer()
+    >>> tok.tokenize("<|start|> Ann is happy . <|extract|>")
+    ['<|start|>', 'ann', 'is', 'happy', '.', '<|extract|>']
+    >>> len(tok.vocab) - len(GPT_SPECIAL_TOKENS) == tok.token_to_id["<|endoftext|>"]
+    True
+    """
+    return _gpt_tokenizer()
+
+
+@lru_cache(maxsize=1)
+def _gpt_tokenizer() -> WordPieceTokenizer:
+    from course_utils.data.world.vocabulary import SPECIAL_TOKENS, world_tokenizer
+
+    world = world_tokenizer()
+    return WordPieceTokenizer([*world.vocab, *GPT_SPECIAL_TOKENS], unk_token="[UNK]",
+                              special_tokens=(*SPECIAL_TOKENS, *GPT_SPECIAL_TOKENS))
+
+
 def world_lm_stream(num_words: int, tokenizer: WordPieceTokenizer | None = None, seed: int = 0) -> Tensor:
     """Taught in notebook 06. The small world's corpus (``num_words`` words, seeded) as one
     stream for a GPT: ``course_utils.pretraining.world_documents``, each document followed
-    by ``WORLD_END_OF_DOCUMENT``. ``tokenizer`` defaults to the world's WordPiece tokenizer."""
-    from course_utils.data.world.vocabulary import world_tokenizer
+    by ``WORLD_END_OF_DOCUMENT`` (``<|endoftext|>``). ``tokenizer`` defaults to ``gpt_tokenizer()``
+    and must have that token."""
     from course_utils.pretraining import world_documents
 
-    tokenizer = tokenizer or world_tokenizer()
+    tokenizer = tokenizer or gpt_tokenizer()
+    if WORLD_END_OF_DOCUMENT not in tokenizer.token_to_id:
+        raise KeyError(f"the tokenizer has no {WORLD_END_OF_DOCUMENT!r} to end documents with; "
+                       f"use course_utils.lm.gpt_tokenizer() (the world's vocabulary plus "
+                       f"{', '.join(GPT_SPECIAL_TOKENS)})")
     end_id = tokenizer.token_to_id[WORLD_END_OF_DOCUMENT]
     return lm_stream(world_documents(num_words, tokenizer, seed=seed), end_id=end_id)
 
@@ -410,3 +449,106 @@ def sequence_log_prob(
         return torch.cat(sums).cpu()
     finally:
         model.train(was_training)
+
+
+# ---------------------------------------------------------------- the shared model
+def tiny_gpt_config(vocab_size: int, scale: Scale | GPTSizes | str | None = None) -> ModelConfig:
+    """Taught in notebook 06. The ``gpt-tiny`` preset with the sizes of ``scale.gpt`` (a
+    ``Scale``, its name, or the ``GPTSizes`` themselves; default the environment's scale)
+    for a vocabulary of ``vocab_size`` tokens; ``max_positions`` is the pretraining
+    ``block_size``.
+
+    >>> config = tiny_gpt_config(100, "smoke")
+    >>> config.vocab_size, config.d_model, config.max_positions
+    (100, 32, 32)
+    """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive int; got {vocab_size!r}")
+    sizes = _gpt_sizes(scale)
+    return get_config(
+        "gpt-tiny", vocab_size=vocab_size, d_model=sizes.d_model, num_layers=sizes.num_layers,
+        num_heads=sizes.num_heads, d_ff=sizes.d_ff, max_positions=sizes.block_size,
+    )  # fmt: skip
+
+
+def _gpt_sizes(scale: Scale | GPTSizes | str | None) -> GPTSizes:
+    if isinstance(scale, GPTSizes):
+        return scale
+    return (scale if isinstance(scale, Scale) else get_scale(scale)).gpt
+
+
+def _gpt_key(scale: Scale, config: ModelConfig, vocabulary: list[str], seed: int) -> str:
+    """The checkpoint key of ``pretrained_gpt``: every size, the config, the vocabulary, the
+    corpus and the seed (the checkpoint files of ``checkpoint_steps`` add ``-step<N>``)."""
+    return checkpoint_key(
+        f"gpt-{scale.name}", config=config, gpt=scale.gpt, corpus_words=scale.world.corpus_words,
+        vocabulary=vocabulary, seed=seed, version=GPT_CHECKPOINT_VERSION,
+    )  # fmt: skip
+
+
+def pretrained_gpt(
+    scale: Scale | str | None = None,
+    seed: int = 0,
+    retrain: bool = False,
+    device: torch.device | str | None = None,
+) -> tuple[GPTModel, dict[str, object]]:
+    """Taught in notebook 06. The course's tiny GPT, pretrained with the next-token loss on
+    the small world's corpus (``world_lm_stream``, ``gpt_tokenizer``): loaded from the
+    checkpoint cache, or trained (then cached) when it is missing.
+
+    The cache key holds ``scale.gpt``, the model configuration, the vocabulary, the corpus
+    size, the seed and ``GPT_CHECKPOINT_VERSION``, so changing any of them trains a new model.
+    The last 10 % of the stream is the validation split. Training runs on ``device`` (default
+    ``course_utils.config.get_device``); the model comes back on the CPU, in eval mode.
+    Returns ``(model, metadata)``: ``pretrain_lm``'s history without the weights, plus the
+    ``"unigram"`` control on the validation split and the saved ``"checkpoint_steps"``.
+    The weights after each of ``scale.gpt.checkpoint_steps`` are cached too, in files of their
+    own: read them with ``pretrained_gpt_at``.
+    """
+    scale = get_scale(scale) if not isinstance(scale, Scale) else scale
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    tokenizer = gpt_tokenizer()
+    sizes = scale.gpt
+    config = tiny_gpt_config(len(tokenizer.vocab), scale)
+    key = _gpt_key(scale, config, tokenizer.vocab, seed)
+
+    def build() -> GPTModel:
+        torch.manual_seed(seed)
+        return GPTModel(config)
+
+    def train_model(model: GPTModel) -> dict[str, object]:
+        train_ids, validation_ids = split_stream(world_lm_stream(scale.world.corpus_words, tokenizer, seed=seed))
+        data = LMData(train_ids, sizes.block_size, seed=seed)
+        validation = LMData(validation_ids, sizes.block_size, seed=seed)
+        model.to(get_device(device))
+        history = pretrain_lm(
+            model, data, sizes.pretrain_steps, learning_rate=sizes.learning_rate,
+            warmup_steps=sizes.warmup_steps, batch_size=sizes.batch_size, decay=sizes.lr_decay,
+            eval_data=validation, eval_every=sizes.eval_every, checkpoint_steps=sizes.checkpoint_steps,
+        )  # fmt: skip
+        model.cpu()  # saved, and handed back, on the CPU
+        snapshots = history.pop("checkpoints")
+        for step, state_dict in snapshots.items():
+            save_checkpoint(checkpoint_dir() / f"{key}-step{step}.pt", state_dict, {"step": step})
+        unigram = unigram_baseline(train_ids, validation_ids, config.vocab_size)
+        return {**history, "unigram": unigram, "checkpoint_steps": sorted(snapshots)}
+
+    return cached_model(key, build, train_model, retrain=retrain)
+
+
+def pretrained_gpt_at(step: int, scale: Scale | str | None = None, seed: int = 0) -> GPTModel:
+    """Taught in notebook 06. ``pretrained_gpt``'s model as it was after ``step`` pretraining
+    steps (one of ``scale.gpt.checkpoint_steps``; 0 is the untrained model), in eval mode on
+    the CPU: for zero-shot accuracy over pretraining. Pretrains (once) if needed."""
+    scale = get_scale(scale) if not isinstance(scale, Scale) else scale
+    if step not in scale.gpt.checkpoint_steps:
+        raise ValueError(f"step {step!r} is not a saved checkpoint; allowed (scale "
+                         f"{scale.name!r}): {', '.join(map(str, scale.gpt.checkpoint_steps))}")
+    model, _ = pretrained_gpt(scale, seed)
+    tokenizer = gpt_tokenizer()
+    path = checkpoint_dir() / f"{_gpt_key(scale, model.config, tokenizer.vocab, seed)}-step{step}.pt"
+    if not path.exists():  # the final model is cached but its snapshots were deleted
+        model, _ = pretrained_gpt(scale, seed, retrain=True)
+    state_dict, _ = load_checkpoint(path)
+    return model_at(model, state_dict)

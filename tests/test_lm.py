@@ -171,17 +171,25 @@ def test_split_stream_keeps_the_end_for_validation():
         split_stream(torch.arange(10), 1.0)
 
 
-def test_world_stream_separates_documents_with_sep(tok):
-    stream = world_lm_stream(300, tok)
-    end_id = tok.token_to_id[WORLD_END_OF_DOCUMENT]
-    assert end_id == 3 and int(stream[-1]) == end_id
+def test_world_stream_separates_documents_with_end_of_text():
+    from course_utils.lm import gpt_tokenizer
     from course_utils.pretraining import world_documents
 
+    tok = gpt_tokenizer()
+    stream = world_lm_stream(300)  # the GPT's tokenizer by default
+    end_id = tok.token_to_id[WORLD_END_OF_DOCUMENT]
+    assert WORLD_END_OF_DOCUMENT == "<|endoftext|>" and int(stream[-1]) == end_id
     documents = world_documents(300, tok)
     assert int((stream == end_id).sum()) == len(documents)
     first = sum(len(sentence) for sentence in documents[0])
     assert stream[:first].tolist() == [i for sentence in documents[0] for i in sentence]
     assert tok.decode(stream[:first].tolist()).endswith(".")
+    assert int((stream == tok.token_to_id["[SEP]"]).sum()) == 0  # BERT's tokens are not used
+
+
+def test_world_stream_needs_an_end_of_text_token(tok):
+    with pytest.raises(KeyError, match="gpt_tokenizer"):
+        world_lm_stream(300, tok)  # the world's BERT tokenizer has no <|endoftext|>
 
 
 def test_text_stream_with_a_byte_bpe_and_end_of_text():

@@ -163,16 +163,8 @@ class _BertWithClassifier(nn.Module):
 
     def __init__(self, config_or_bert: ModelConfig | BertModel, num_labels: int) -> None:
         super().__init__()
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive int; got {num_labels!r}")
-        if isinstance(config_or_bert, ModelConfig):
-            bert = BertModel(config_or_bert)
-        elif isinstance(config_or_bert, BertModel):
-            bert = config_or_bert
-        else:
-            raise ValueError(
-                f"expected a ModelConfig or a BertModel; got {type(config_or_bert).__name__}"
-            )
+        _check_num_labels(num_labels)
+        bert = _body_from(config_or_bert, BertModel)
         self.config = bert.config
         self.num_labels = num_labels
         self.bert = bert
@@ -287,16 +279,8 @@ class GPTForSequenceClassification(nn.Module):
 
     def __init__(self, config_or_gpt: ModelConfig | GPTModel, num_labels: int) -> None:
         super().__init__()
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive int; got {num_labels!r}")
-        if isinstance(config_or_gpt, ModelConfig):
-            gpt = GPTModel(config_or_gpt)
-        elif isinstance(config_or_gpt, GPTModel):
-            gpt = config_or_gpt
-        else:
-            raise ValueError(
-                f"expected a ModelConfig or a GPTModel; got {type(config_or_gpt).__name__}"
-            )
+        _check_num_labels(num_labels)
+        gpt = _body_from(config_or_gpt, GPTModel)
         self.config = gpt.config
         self.num_labels = num_labels
         self.gpt = gpt
@@ -357,3 +341,21 @@ def last_token_positions(input_ids: Tensor, attention_mask: Tensor | None = None
             f"{(last < 0).nonzero().flatten().tolist()} have none"
         )
     return last
+
+
+def _check_num_labels(num_labels: object) -> None:
+    if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+        raise ValueError(f"num_labels must be a positive int; got {num_labels!r}")
+
+
+_Body = TypeVar("_Body", bound=nn.Module)
+
+
+def _body_from(config_or_body: object, body_class: type[_Body]) -> _Body:
+    """A new, randomly initialised ``body_class`` from a ``ModelConfig``, or the given body itself
+    (shared, not copied)."""
+    if isinstance(config_or_body, ModelConfig):
+        return body_class(config_or_body)
+    if isinstance(config_or_body, body_class):
+        return config_or_body
+    raise ValueError(f"expected a ModelConfig or a {body_class.__name__}; got {type(config_or_body).__name__}")

@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -43,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from timing import time_calls, training_step  # noqa: E402  (this folder)
 from course_utils.interop import to_transformers  # noqa: E402
 from course_utils.models import BertForPreTraining, ModelConfig  # noqa: E402
 
@@ -79,38 +78,6 @@ def pretraining_loss(mlm_logits: Tensor, nsp_logits: Tensor, batch: dict[str, Te
     else:
         mlm = F.cross_entropy(mlm_logits, labels[labels != -100])
     return mlm + F.cross_entropy(nsp_logits, batch["next_sentence_label"])
-
-
-def training_step(
-    loss_fn: Callable[[], Tensor], model: nn.Module, lr: float = 1e-4
-) -> Callable[[], float]:
-    """A function doing one step: loss, backward, AdamW update; it returns the loss."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-
-    def step() -> float:
-        loss = loss_fn()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
-
-
-def time_steps(
-    steps: dict[str, Callable[[], float]], warmup: int, repeats: int
-) -> dict[str, list[float]]:
-    """Wall times in ms of each step, running the steps in turn."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append((time.perf_counter() - start) * 1000)
-    return times
 
 
 def main() -> None:
@@ -178,7 +145,7 @@ def main() -> None:
         f"{args.heads} heads, d_ff {args.d_ff}, vocab {args.vocab}; "
         f"ms per step, {args.repeats} steps after {args.warmup} warm-up"
     )
-    times = time_steps(steps, args.warmup, args.repeats)
+    times = time_calls(steps, args.warmup, args.repeats)
     best = {name: min(ms) for name, ms in times.items()}
     median = {name: statistics.median(ms) for name, ms in times.items()}
 

@@ -30,55 +30,18 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from timing import time_calls, training_step  # noqa: E402  (this folder)
 from course_utils.decoding import generate  # noqa: E402
 from course_utils.interop import to_transformers  # noqa: E402
+from course_utils.lm import next_token_loss  # noqa: E402
 from course_utils.models import GPTModel, ModelConfig  # noqa: E402
-
-
-def next_token_loss(logits: Tensor, ids: Tensor) -> Tensor:
-    """Cross-entropy of the scores at positions ``0..L-2`` against the tokens ``1..L-1``."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
-
-
-def training_step(
-    loss_fn: Callable[[], Tensor], model: nn.Module, lr: float = 1e-4
-) -> Callable[[], float]:
-    """A function doing one step: loss, backward, AdamW update; it returns the loss."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-
-    def step() -> float:
-        loss = loss_fn()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
-
-
-def time_calls(
-    calls: dict[str, Callable[[], object]], warmup: int, repeats: int
-) -> dict[str, list[float]]:
-    """Wall times in ms of each call, running the calls in turn."""
-    for _ in range(warmup):
-        for call in calls.values():
-            call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append((time.perf_counter() - start) * 1000)
-    return times
 
 
 def bench_training(args: argparse.Namespace, config: ModelConfig) -> None:
