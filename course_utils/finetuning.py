@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -210,6 +210,8 @@ def finetune(
     task: str | None = None,
     epoch_size: int | None = None,
     show_progress: bool = True,
+    loss_fn: Callable[[nn.Module, Any], Tensor] | None = None,
+    validation_accuracy: Callable[[nn.Module, Any], float] | None = None,
 ) -> FinetuneRun:
     """Taught in notebook 05, section 4. Train ``model`` on ``data`` for ``epochs`` passes in
     shuffled mini-batches.
@@ -219,11 +221,14 @@ def finetune(
     validation split chooses how long to train; the test split is never looked at.
     ``epoch_size`` (default ``len(data)``) is how many examples count as an epoch, so that
     runs on fewer examples can get the same number of steps and checks. Parameters with
-    ``requires_grad=False`` (a frozen body) stay as they are.
+    ``requires_grad=False`` (a frozen body) stay as they are. ``loss_fn(model, batch)``
+    (default ``classification_loss``) and ``validation_accuracy(model, data)`` (default: the
+    share of ``correct_per_example``) let another model family use the same loop (notebook 06's
+    GPT does); ``data`` then needs ``len``, ``subset`` and ``to`` as ``TaskData`` has.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1; got {epochs}, {batch_size}")
-    if validation is not None and task is None:
+    if validation is not None and task is None and validation_accuracy is None:
         raise ValueError("validation needs task= (one of " + ", ".join(TASK_FORMATS) + ")")
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -241,15 +246,18 @@ def finetune(
     def after_step(step: int, model: nn.Module) -> None:
         if validation is None or step % steps_per_epoch:
             return
-        correct = correct_per_example(task, predict(model, validation), validation.labels)
-        scores.append(correct.float().mean().item())
+        if validation_accuracy is not None:
+            scores.append(validation_accuracy(model, validation))
+        else:
+            correct = correct_per_example(task, predict(model, validation), validation.labels)
+            scores.append(correct.float().mean().item())
         if scores[-1] > max(scores[:-1], default=-1.0):
             best.update({k: v.detach().clone() for k, v in model.state_dict().items()})
         model.train()
 
     # A frozen parameter never gets a gradient, and AdamW leaves such parameters alone.
     losses = train(
-        model, next_batch, classification_loss, steps=epochs * steps_per_epoch,
+        model, next_batch, loss_fn or classification_loss, steps=epochs * steps_per_epoch,
         learning_rate=learning_rate, desc=desc, callback=after_step, show_progress=show_progress,
         fused=True,
     )  # fmt: skip
@@ -405,6 +413,17 @@ def encode_splits(
             for split in ("train", "validation", "test")}
 
 
+def training_subset(data: Any, frame: pd.DataFrame, train_size: int | None, seed: int) -> Any:
+    """The ``train_size`` examples of the encoded training split ``data`` (rows of ``frame``)
+    that a run with ``seed`` keeps; all of them when ``train_size`` is None."""
+    if train_size is None:
+        return data
+    if not 1 <= train_size <= len(data):
+        raise ValueError(f"train_size must be between 1 and {len(data)}; got {train_size}")
+    kept = frame.sample(n=train_size, random_state=seed).index
+    return data.subset(torch.as_tensor(frame.index.get_indexer(kept)))
+
+
 def run_finetuning(
     task: str,
     frames: dict[str, pd.DataFrame],
@@ -438,11 +457,7 @@ def run_finetuning(
     model = classifier_for(task, body, freeze=method == "probe").to(get_device())
     splits = encoded if encoded is not None else encode_splits(task, frames, tokenizer, sizes.max_length)
     train_data, validation, test_data = splits["train"], splits["validation"], splits["test"]
-    if train_size is not None:
-        if not 1 <= train_size <= len(train_data):
-            raise ValueError(f"train_size must be between 1 and {len(train_data)}; got {train_size}")
-        kept = frames["train"].sample(n=train_size, random_state=seed).index
-        train_data = train_data.subset(torch.as_tensor(frames["train"].index.get_indexer(kept)))
+    train_data = training_subset(train_data, frames["train"], train_size, seed)
     start = time.perf_counter()
     lr = sizes.probe_learning_rate if method == "probe" else sizes.learning_rate
     trained = model

@@ -24,7 +24,6 @@ next-token loss on the same inputs (``lambda = 0.5`` in the paper; 0 gives ``L2`
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -36,13 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_utils.config import GPTSizes, get_device
-from course_utils.finetuning import LABELS, FinetuneRun
+from course_utils.finetuning import LABELS, FinetuneRun, finetune, training_subset
 from course_utils.lm import GPT_SPECIAL_TOKENS, gpt_tokenizer, next_token_loss, tiny_gpt_config
 from course_utils.models import GPTForSequenceClassification, GPTModel, ModelConfig
 from course_utils.models.heads import last_token_positions
 from course_utils.noising.batching import pad_batch
 from course_utils.tokenization import WordPieceTokenizer
-from course_utils.training import train
 
 END_OF_TEXT, START, DELIMITER, EXTRACT = GPT_SPECIAL_TOKENS
 
@@ -274,37 +272,12 @@ def gpt_finetune(
     examples count as an epoch, so smaller training sets get the same number of steps."""
     _check_task(task)
     lm_weight = sizes.lm_weight if lm_weight is None else lm_weight
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    batch_size = sizes.finetune_batch_size
-    steps_per_epoch = math.ceil((epoch_size or len(data)) / batch_size)
-    order: list[Tensor] = []
-
-    def next_batch() -> GPTTaskData:
-        if not order:  # a new pass over the data: a new shuffle
-            order.extend(torch.randperm(len(data), generator=generator).split(batch_size))
-        return data.subset(order.pop(0)).to(device)
-
-    scores: list[float] = []
-    best: dict[str, Tensor] = {}
-
-    def after_step(step: int, model: nn.Module) -> None:
-        if validation is None or step % steps_per_epoch:
-            return
-        scores.append((gpt_predict(task, model, validation) == validation.labels).float().mean().item())
-        if scores[-1] > max(scores[:-1], default=-1.0):
-            best.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        model.train()
-
-    losses = train(
-        model, next_batch, lambda model, batch: gpt1_loss(task, model, batch, lm_weight),
-        steps=sizes.finetune_epochs * steps_per_epoch, learning_rate=sizes.finetune_learning_rate,
-        desc=desc, callback=after_step, show_progress=show_progress, fused=True,
+    return finetune(
+        model, data, sizes.finetune_epochs, sizes.finetune_learning_rate, sizes.finetune_batch_size,
+        seed=seed, desc=desc, validation=validation, epoch_size=epoch_size, show_progress=show_progress,
+        loss_fn=lambda model, batch: gpt1_loss(task, model, batch, lm_weight),
+        validation_accuracy=lambda model, data: (gpt_predict(task, model, data) == data.labels).float().mean().item(),
     )  # fmt: skip
-    if best:
-        model.load_state_dict(best)
-    best_epoch = int(np.argmax(scores)) + 1 if scores else sizes.finetune_epochs
-    return FinetuneRun(losses, scores, best_epoch)
 
 
 def gpt_evaluate(
@@ -366,11 +339,7 @@ def run_gpt_finetuning(
     model = gpt_classifier(task, body).to(get_device())
     splits = encoded if encoded is not None else encode_gpt_splits(task, frames, tokenizer, sizes.max_length)
     train_data, validation, test_data = splits["train"], splits["validation"], splits["test"]
-    if train_size is not None:
-        if not 1 <= train_size <= len(train_data):
-            raise ValueError(f"train_size must be between 1 and {len(train_data)}; got {train_size}")
-        kept = frames["train"].sample(n=train_size, random_state=seed).index
-        train_data = train_data.subset(torch.as_tensor(frames["train"].index.get_indexer(kept)))
+    train_data = training_subset(train_data, frames["train"], train_size, seed)
     start = time.perf_counter()
     init = "pretrained" if pretrained is not None else "scratch"
     run = gpt_finetune(
