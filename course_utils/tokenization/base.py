@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -115,3 +115,20 @@ def split_special_tokens(text: str, special_tokens: Iterable[str]) -> list[str]:
         return [text] if text else []
     pattern = "(" + "|".join(map(re.escape, alternatives)) + ")"
     return [part for part in re.split(pattern, text) if part]
+
+
+def tokenize_around_specials(
+    text: str, special_tokens: Iterable[str], tokenize_part: Callable[[str], list[str]]
+) -> list[str]:
+    """The tokens of ``text``: each special token whole, every stretch between them through
+    ``tokenize_part`` (so no token ever crosses or contains part of a special token).
+
+    >>> tokenize_around_specials("ab<|endoftext|>c", ["<|endoftext|>"], list)
+    ['a', 'b', '<|endoftext|>', 'c']
+    """
+    check_text(text)
+    special = set(special_tokens)
+    tokens: list[str] = []
+    for part in split_special_tokens(text, special):
+        tokens += [part] if part in special else tokenize_part(part)
+    return tokens

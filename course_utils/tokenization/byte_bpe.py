@@ -29,7 +29,7 @@ from typing import ClassVar
 import regex
 
 from ._json import VERSION, check_merges, check_strings, read_json, write_json_atomic
-from .base import Tokenizer, check_special_tokens, check_text, split_special_tokens
+from .base import Tokenizer, check_special_tokens, split_special_tokens, tokenize_around_specials
 from .bpe_core import Pair, apply_merges, check_num_merges, learn_merges
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -152,17 +152,15 @@ class ByteBPETokenizer(Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         """Taught in notebook 01, section 7.
         Tokens as mapped strings, e.g. ``['Hello', 'Ġworld']``; special tokens stay whole."""
-        check_text(text)
+        return tokenize_around_specials(text, self.special_tokens, self._tokenize_ordinary)
+
+    def _tokenize_ordinary(self, text: str) -> list[str]:
         tokens = []
-        for part in split_special_tokens(text, self.special_tokens):
-            if part in self.special_tokens:
-                tokens.append(part)
-                continue
-            for piece in pretokenize(part):
-                symbols = to_byte_symbols(piece)
-                if symbols not in self._cache:
-                    self._cache[symbols] = apply_merges(symbols, self._ranks)
-                tokens += self._cache[symbols]
+        for piece in pretokenize(text):
+            symbols = to_byte_symbols(piece)
+            if symbols not in self._cache:
+                self._cache[symbols] = apply_merges(symbols, self._ranks)
+            tokens += self._cache[symbols]
         return tokens
 
     def detokenize(self, tokens: list[str]) -> str:

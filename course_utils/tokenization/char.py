@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ._json import VERSION, check_strings, read_json, write_json_atomic
-from .base import Tokenizer, check_special_tokens, check_text, split_special_tokens
+from .base import Tokenizer, check_special_tokens, check_text, split_special_tokens, tokenize_around_specials
 
 
 @dataclass(repr=False)
@@ -85,13 +85,7 @@ class CharTokenizer(Tokenizer):
 
     def tokenize(self, text: str) -> list[str]:
         """Taught in notebook 06. One token per character; special tokens stay whole."""
-        check_text(text)
-        tokens = []
-        for part in split_special_tokens(text, self.special_tokens):
-            if part in self.special_tokens:
-                tokens.append(part)
-            else:
-                tokens += part
+        tokens = tokenize_around_specials(text, self.special_tokens, list)
         unknown = sorted({token for token in tokens if token not in self.token_to_id})
         if unknown and self.unk_token is None:
             raise ValueError(f"characters {unknown[:10]} are not in this tokenizer's alphabet "

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ._json import write_text_atomic
-from .base import Tokenizer, check_special_tokens, check_text, split_special_tokens
+from .base import Tokenizer, check_special_tokens, check_text, split_special_tokens, tokenize_around_specials
 from .bpe_core import learn_merges
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -117,14 +117,10 @@ class WordPieceTokenizer(Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         """Taught in notebook 01, section 8.
         Special tokens whole, every other word cut into pieces."""
-        check_text(text)
-        tokens = []
-        for part in split_special_tokens(text, self.special_tokens):
-            if part in self.special_tokens:
-                tokens.append(part)
-            else:
-                tokens += [p for word in self.basic_tokenize(part) for p in self.tokenize_word(word)]
-        return tokens
+        return tokenize_around_specials(
+            text, self.special_tokens,
+            lambda part: [piece for word in self.basic_tokenize(part) for piece in self.tokenize_word(word)],
+        )  # fmt: skip
 
     def detokenize(self, tokens: list[str]) -> str:
         """Join tokens with spaces, gluing continuation pieces to the one before.
