@@ -14,6 +14,11 @@ models:
 Pre-LN keeps an un-normalized "residual stream" running through the whole
 stack, so it needs one more LayerNorm after the last layer (``final_norm``).
 
+Notebook 07's T5 changes three small things (``ModelConfig`` fields): ``RMSNorm``
+instead of LayerNorm (``norm="rms"``), no biases (``bias=False``), and unscaled
+scores with a learned ``RelativePositionBias`` added to them, computed once per
+stack and shared by its layers (``positions="t5_relative"``, ``scale_attention=False``).
+
 A layer used on its own takes its sizes as keyword arguments; a stack
 (``Encoder``, ``Decoder``) builds its layers from one ``ModelConfig``.
 
@@ -35,7 +40,9 @@ from torch import Tensor, nn
 from course_utils.attention import (
     LearnedPositionalEmbedding,
     MultiHeadAttention,
+    RelativePositionBias,
     SinusoidalPositionalEncoding,
+    merge_masks,
 )
 from course_utils.attention.kv_cache import KVCache, LayerKVCache
 
@@ -46,9 +53,38 @@ ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 """Feed-forward activations: exact GELU (BERT), GELU's tanh approximation (GPT-2), ReLU
 (original Transformer)."""
 
-POSITIONS = ("learned", "sinusoidal")
-"""Position encodings: a learned vector per position (BERT, GPT-2) or the fixed sines and
-cosines of the original Transformer."""
+POSITIONS = ("learned", "sinusoidal", "t5_relative")
+"""Position encodings: a learned vector per position (BERT, GPT-2, BART), the fixed sines and
+cosines of the original Transformer, or T5's learned bias per distance bucket, added to the
+attention scores (``RelativePositionBias``; nothing is added to the embeddings)."""
+
+NORMS = ("layer", "rms")
+"""Normalizations: LayerNorm (subtract the mean, divide by the std, scale and shift) or
+RMSNorm (divide by the root mean square, scale; T5)."""
+
+
+class RMSNorm(nn.Module):
+    """Taught in notebook 07. Root-mean-square normalization (Zhang and Sennrich 2019), T5's
+    "layer norm": ``weight * x / sqrt(mean(x**2) + eps)`` over the last dim.
+
+    Unlike ``nn.LayerNorm`` it does not subtract the mean and has no bias; ``weight``
+    starts at 1. The mean of squares is taken in float32, as T5 does.
+
+    >>> RMSNorm(2)(torch.tensor([[3.0, 4.0]]))         # rms = sqrt((9 + 16) / 2)
+    tensor([[0.8485, 1.1314]], grad_fn=<MulBackward0>)
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean_square = x.float().pow(2).mean(dim=-1, keepdim=True)  # (..., 1)
+        return self.weight * (x * torch.rsqrt(mean_square + self.eps)).to(self.weight.dtype)
 
 
 class FeedForward(nn.Module):
@@ -56,17 +92,18 @@ class FeedForward(nn.Module):
     ``linear2(dropout(act(linear1(x))))``.
 
     Widens each position from ``d_model`` to ``d_ff`` (usually ``4 * d_model``)
-    and back; positions do not interact here.
+    and back; positions do not interact here. ``bias=False`` drops the biases (T5).
     """
 
     def __init__(
-        self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0
-    ) -> None:
+        self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.linear1 = nn.Linear(d_model, d_ff)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.activation = get_activation(activation)
         self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(d_ff, d_model)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x (..., D)`` -> ``(..., D)``."""
@@ -83,7 +120,10 @@ class EncoderLayer(nn.Module):
     addition (as ``torch.nn.TransformerEncoderLayer`` does). ``mask`` is a bool
     mask (True = may attend) or an additive float mask, broadcastable to
     ``(batch, heads, L, L)``, e.g. from ``course_utils.attention.padding_mask``.
-    ``EncoderLayer.from_config(config)`` takes the sizes from a ``ModelConfig``.
+    ``norm`` (one of ``NORMS``), ``bias`` (of every linear layer) and
+    ``scale_attention`` (False: scores are not divided by ``sqrt(head_dim)``) are
+    T5's choices. ``EncoderLayer.from_config(config)`` takes them and the sizes from
+    a ``ModelConfig``.
     """
 
     def __init__(
@@ -96,15 +136,18 @@ class EncoderLayer(nn.Module):
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
         num_kv_heads: int | None = None,
+        norm: str = "layer",
+        bias: bool = True,
+        scale_attention: bool = True,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
+        self.self_attn = _attention(
+            d_model, num_heads, num_kv_heads, dropout, bias, scale_attention
         )
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm1 = make_norm(norm, d_model, layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.norm2 = make_norm(norm, d_model, layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
     @classmethod
@@ -141,7 +184,8 @@ class DecoderLayer(nn.Module):
     ``norm1``, ``ff``, ``norm2``), plus ``cross_attn`` and ``norm_cross``
     (both None without cross-attention). ``DecoderLayer.from_config(config)``
     takes the sizes from a ``ModelConfig``, with cross-attention in an
-    encoder-decoder model.
+    encoder-decoder model. ``norm``, ``bias`` and ``scale_attention`` as in
+    ``EncoderLayer``.
     """
 
     def __init__(
@@ -155,22 +199,23 @@ class DecoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
         cross_attention: bool = False,
         num_kv_heads: int | None = None,
+        norm: str = "layer",
+        bias: bool = True,
+        scale_attention: bool = True,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
-        )
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        attention = partial(_attention, d_model, num_heads, num_kv_heads, dropout, bias,
+                            scale_attention)  # fmt: skip
+        self.self_attn = attention()
+        self.norm1 = make_norm(norm, d_model, layer_norm_eps)
         self.cross_attn: MultiHeadAttention | None = None
-        self.norm_cross: nn.LayerNorm | None = None
+        self.norm_cross: nn.Module | None = None
         if cross_attention:
-            self.cross_attn = MultiHeadAttention(
-                d_model, num_heads, num_kv_heads=num_kv_heads, dropout=dropout
-            )
-            self.norm_cross = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+            self.cross_attn = attention()
+            self.norm_cross = make_norm(norm, d_model, layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.norm2 = make_norm(norm, d_model, layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
     @classmethod
@@ -240,11 +285,15 @@ class Encoder(nn.Module):
     """Taught in notebook 03, section 2. ``config.num_layers`` ``EncoderLayer``s, plus a
     final LayerNorm ``norm`` if ``config.final_norm``.
 
-    Post-LN stacks (BERT) need no final norm; pre-LN stacks do.
+    Post-LN stacks (BERT) need no final norm; pre-LN stacks do. With
+    ``config.positions == "t5_relative"`` the stack holds a bidirectional
+    ``RelativePositionBias`` (``position_bias``, else None) and adds its bias to
+    every layer's attention scores (notebook 07).
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.position_bias = _relative_position_bias(config, bidirectional=True)
         self.layers = nn.ModuleList(
             EncoderLayer.from_config(config) for _ in range(config.num_layers)
         )
@@ -254,6 +303,8 @@ class Encoder(nn.Module):
         self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> StackOutput:
         """``x (B, L, D)`` -> ``StackOutput``; arguments as ``EncoderLayer.forward``."""
+        if self.position_bias is not None:  # T5: one bias for every layer
+            mask = merge_masks(self.position_bias(x.shape[1], x.shape[1]), mask)  # (B, H, L, L)
         attentions = [] if need_weights else None
         for layer in self.layers:
             x, weights = layer(x, mask=mask, need_weights=need_weights)  # (B, L, D)
@@ -269,11 +320,14 @@ class Decoder(nn.Module):
     final LayerNorm ``norm`` if ``config.final_norm`` (GPT-2's ``ln_f``).
 
     The layers have cross-attention when ``config.arch`` is "encoder-decoder".
-    ``forward`` takes the arguments of ``DecoderLayer.forward``.
+    ``forward`` takes the arguments of ``DecoderLayer.forward``. With T5 positions
+    the stack's ``position_bias`` is causal (no buckets for the future) and only
+    self-attention gets it.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.position_bias = _relative_position_bias(config, bidirectional=False)
         self.cross_attention = config.arch == "encoder-decoder"
         self.layers = nn.ModuleList(
             DecoderLayer.from_config(config) for _ in range(config.decoder_layers)
@@ -292,6 +346,10 @@ class Decoder(nn.Module):
         """``x (B, T, D)``, ``memory (B, S, D)`` -> ``StackOutput``; layer ``i`` uses
         ``cache.layer(i)`` when a ``KVCache`` is given."""
         check_memory(memory, has_cross_attention=self.cross_attention)
+        if self.position_bias is not None:  # queries come after the cached positions
+            past = len(cache) if cache is not None else 0
+            bias = self.position_bias(x.shape[1], past + x.shape[1], past)  # (1, H, T, P + T)
+            self_mask = merge_masks(bias, self_mask)
         attentions = [] if need_weights else None
         cross_attentions = [] if need_weights and self.cross_attention else None
         for index, layer in enumerate(self.layers):
@@ -340,14 +398,31 @@ def get_activation(name: str) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
 
 
-def positional_encoding(kind: str, max_positions: int, d_model: int) -> nn.Module:
+def positional_encoding(
+    kind: str, max_positions: int, d_model: int, offset: int = 0
+) -> nn.Module | None:
     """Taught in notebook 02, section 7. A module that adds position information:
-    ``forward(x (B, L, D)) -> x + P[:L]``; ``kind`` is one of ``POSITIONS``."""
+    ``forward(x (B, L, D)) -> x + P[:L]``; ``kind`` is one of ``POSITIONS``.
+    None for "t5_relative": T5 adds nothing to the embeddings (its stacks hold the
+    bias). ``offset`` unused rows come first in a learned table (BART: 2)."""
     if kind == "learned":
-        return LearnedPositionalEmbedding(max_positions, d_model)
+        return LearnedPositionalEmbedding(max_positions, d_model, offset=offset)
+    if offset:
+        raise ValueError(f"a position offset needs positions='learned'; got {kind!r}")
     if kind == "sinusoidal":
         return SinusoidalPositionalEncoding(d_model, max_positions)
+    if kind == "t5_relative":
+        return None
     raise ValueError(f"unknown positions {kind!r}; allowed: {', '.join(POSITIONS)}")
+
+
+def make_norm(kind: str, d_model: int, eps: float = 1e-5) -> nn.Module:
+    """Taught in notebook 07. The normalization called ``kind`` (one of ``NORMS``)."""
+    if kind == "layer":
+        return nn.LayerNorm(d_model, eps=eps)
+    if kind == "rms":
+        return RMSNorm(d_model, eps=eps)
+    raise ValueError(f"unknown norm {kind!r}; allowed: {', '.join(NORMS)}")
 
 
 def check_memory(memory: Tensor | None, has_cross_attention: bool) -> None:
@@ -375,12 +450,36 @@ def _layer_options(config: ModelConfig) -> dict[str, Any]:
         "activation": config.activation,
         "layer_norm_eps": config.layer_norm_eps,
         "num_kv_heads": config.num_kv_heads,
+        "norm": config.norm,
+        "bias": config.bias,
+        "scale_attention": config.scale_attention,
     }
 
 
-def _final_norm(config: ModelConfig) -> nn.LayerNorm | None:
-    """The LayerNorm after a stack's last layer if ``config.final_norm``, else None."""
-    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.final_norm else None
+def _attention(
+    d_model: int, num_heads: int, num_kv_heads: int | None, dropout: float, bias: bool,
+    scale_attention: bool,
+) -> MultiHeadAttention:  # fmt: skip
+    """A layer's ``MultiHeadAttention``; ``scale_attention=False`` leaves the scores unscaled."""
+    return MultiHeadAttention(d_model, num_heads, num_kv_heads=num_kv_heads, bias=bias,
+                              dropout=dropout, scale=None if scale_attention else 1.0)  # fmt: skip
+
+
+def _final_norm(config: ModelConfig) -> nn.Module | None:
+    """The norm after a stack's last layer if ``config.final_norm``, else None."""
+    if not config.final_norm:
+        return None
+    return make_norm(config.norm, config.d_model, config.layer_norm_eps)
+
+
+def _relative_position_bias(
+    config: ModelConfig, bidirectional: bool
+) -> RelativePositionBias | None:
+    """A stack's ``RelativePositionBias`` if ``config.positions == "t5_relative"``, else None."""
+    if config.positions != "t5_relative":
+        return None
+    return RelativePositionBias(config.num_heads, config.relative_buckets,
+                                config.relative_max_distance, bidirectional)  # fmt: skip
 
 
 def init_weights(model: nn.Module, std: float = 0.02, embedding_std: float | None = None) -> None:
@@ -400,7 +499,36 @@ def init_weights(model: nn.Module, std: float = 0.02, embedding_std: float | Non
                 nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
             nn.init.normal_(module.weight, mean=0.0, std=embedding_std)
-        elif isinstance(module, nn.LayerNorm):
+        elif isinstance(module, (nn.LayerNorm, RMSNorm)):
             nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+
+def init_t5_weights(model: nn.Module) -> None:
+    """Taught in notebook 07. T5's initialization (Mesh TensorFlow's), in place.
+
+    Every linear weight ~ N(0, 1 / fan_in), and the query projections ~ N(0, 1 /
+    (fan_in * head_dim)): T5 does not divide its scores by ``sqrt(head_dim)``, so the
+    queries start that much smaller instead. Token embeddings ~ N(0, 1) (the tied LM
+    head then reads ``d_model**-0.5`` times the decoder output), relative position
+    biases ~ N(0, 1 / d_model), norms weight 1, biases (if any) 0.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=1.0)
+        elif isinstance(module, (nn.LayerNorm, RMSNorm)):
+            nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            fan_in = module.q_proj.in_features
+            nn.init.normal_(module.q_proj.weight, std=(fan_in * module.head_dim) ** -0.5)
+        elif isinstance(module, RelativePositionBias):
+            d_model = getattr(getattr(model, "config", None), "d_model", module.num_heads)
+            nn.init.normal_(module.table.weight, std=d_model**-0.5)

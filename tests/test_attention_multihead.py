@@ -286,10 +286,19 @@ def test_cache_errors():
     mha(x, cache=cache)
     with pytest.raises(ValueError, match=r"holds keys of shape \(3, 4, 5, 8\).*\(2, 4, 1, 8\)"):
         mha(x[:2, :1], cache=cache)
-    bias = mask_to_bias(torch.ones(6, dtype=torch.bool))  # a float mask over the 6 keys
-    with pytest.raises(TypeError, match="bool masks"):
-        mha(x[:, :1], mask=bias, is_causal=True, cache=cache)
     assert len(cache) == 5  # the failed calls left the cache as it was
+
+
+def test_cache_takes_a_float_bias():
+    """A float mask (T5's position bias) works with a cache as without one."""
+    mha = make_mha()
+    x, _ = inputs(length=6)
+    bias = torch.randn(1, mha.num_heads, 6, 6, generator=torch.Generator().manual_seed(1))
+    cache = LayerKVCache()
+    mha(x[:, :5], mask=bias[:, :, :5, :5], is_causal=True, cache=cache)
+    out, _ = mha(x[:, 5:], mask=bias[:, :, 5:], is_causal=True, cache=cache)
+    full, _ = mha(x, mask=bias, is_causal=True)
+    torch.testing.assert_close(out, full[:, 5:], **TOL)
 
 
 # --- dropout ----------------------------------------------------------------------

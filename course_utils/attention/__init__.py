@@ -5,7 +5,7 @@
 - ``.multihead``: ``MultiHeadAttention``, with GQA and MQA
 - ``.kv_cache``: the keys and values of past positions, for generating token by token
 - ``.positions``: sinusoidal, learned, relative (Shaw et al.) and rotary (RoPE)
-  position encodings
+  position encodings, and T5's relative position bias
 
 Masks are bool with ``True`` = may attend (as in
 ``torch.nn.functional.scaled_dot_product_attention``), or float additive biases.
@@ -17,6 +17,7 @@ from .functional import (
     fused_attention,
     mask_to_bias,
     merge_heads,
+    merge_masks,
     padding_mask,
     scaled_dot_product_attention,
     split_heads,
@@ -26,11 +27,13 @@ from .multihead import MultiHeadAttention
 from .positions import (
     LearnedPositionalEmbedding,
     RelativePositionAttention,
+    RelativePositionBias,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     apply_rotary,
     relative_attention,
     relative_distances,
+    relative_position_buckets,
     sinusoidal_positions,
 )
 
@@ -40,6 +43,7 @@ __all__ = [
     "causal_mask",
     "padding_mask",
     "combine_masks",
+    "merge_masks",
     "mask_to_bias",
     "split_heads",
     "merge_heads",
@@ -52,6 +56,8 @@ __all__ = [
     "relative_distances",
     "relative_attention",
     "RelativePositionAttention",
+    "RelativePositionBias",
+    "relative_position_buckets",
     "RotaryEmbedding",
     "apply_rotary",
 ]

@@ -251,6 +251,23 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
     return combined
 
 
+def merge_masks(first: Tensor | None, second: Tensor | None) -> Tensor | None:
+    """Both masks at once: the logical AND of two bool masks (``combine_masks``), else the
+    sum of their biases (``mask_to_bias``), so a learned float bias such as T5's relative
+    position bias keeps its values and blocked pairs stay ``-inf``. ``None`` is no mask.
+
+    >>> bias = torch.tensor([[0.5, -1.0, 2.0]])
+    >>> merge_masks(bias, torch.tensor([[True, True, False]]))
+    tensor([[ 0.5000, -1.0000,    -inf]])
+    """
+    if first is None or second is None:
+        return second if first is None else first
+    if first.dtype == torch.bool and second.dtype == torch.bool:
+        return combine_masks(first, second)
+    dtype = first.dtype if first.dtype != torch.bool else second.dtype
+    return mask_to_bias(first, dtype) + mask_to_bias(second, dtype)
+
+
 def mask_to_bias(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """Taught in notebook 02, section 4.
     Additive float mask: ``0`` where ``mask`` is True, ``-inf`` where it is False.
@@ -321,10 +338,7 @@ def _add_causal(
             f"is_causal=True needs as many queries as keys; got L={num_queries}, "
             f"S={num_keys} (pass an explicit mask instead)"
         )
-    causal = causal_mask(num_queries, device=device)
-    if mask is None or mask.dtype == torch.bool:
-        return combine_masks(mask, causal)
-    return mask + mask_to_bias(causal, mask.dtype)
+    return merge_masks(mask, causal_mask(num_queries, device=device))
 
 
 def _guard_empty_rows(mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 
 from .functional import (
     _add_causal,
-    combine_masks,
     fused_attention,
     merge_heads,
+    merge_masks,
     scaled_dot_product_attention,
     split_heads,
 )
@@ -50,7 +50,9 @@ class MultiHeadAttention(nn.Module):
     ``d_model -> num_kv_heads * head_dim``; ``out_proj`` maps
     ``d_model -> d_model``. With ``num_kv_heads == num_heads`` that is
     ``4 * (d_model**2 + d_model)`` parameters, as in one BERT attention block.
-    The layers keep ``nn.Linear``'s default initialisation.
+    The layers keep ``nn.Linear``'s default initialisation. ``scale`` multiplies the
+    scores ``q . k`` (default ``1 / sqrt(head_dim)``; T5 uses 1, having folded the
+    scaling into the initialization of ``q_proj``).
 
     For GQA/MQA the key/value heads are repeated (``repeat_interleave``) up to
     ``num_heads``: query head ``h`` uses key/value head
@@ -64,6 +66,7 @@ class MultiHeadAttention(nn.Module):
         num_kv_heads: int | None = None,
         bias: bool = True,
         dropout: float = 0.0,
+        scale: float | None = None,
     ) -> None:
         super().__init__()
         if num_heads <= 0 or d_model % num_heads != 0:
@@ -80,6 +83,7 @@ class MultiHeadAttention(nn.Module):
         self.num_kv_heads = num_kv_heads
         self.head_dim = d_model // num_heads
         self.dropout = dropout
+        self.scale = scale  # None: 1 / sqrt(head_dim)
         kv_dim = num_kv_heads * self.head_dim
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, kv_dim, bias=bias)
@@ -90,6 +94,7 @@ class MultiHeadAttention(nn.Module):
         return (
             f"d_model={self.d_model}, num_heads={self.num_heads}, "
             f"num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim}, dropout={self.dropout}"
+            + ("" if self.scale is None else f", scale={self.scale}")
         )
 
     def forward(
@@ -121,7 +126,7 @@ class MultiHeadAttention(nn.Module):
           come after them: their keys and values are appended to the cache,
           the queries attend over all ``S = P + L`` keys, and with
           ``is_causal`` new query ``i`` (position ``P + i``) sees keys
-          ``0..P + i``; ``mask`` is then bool and covers all ``S`` keys.
+          ``0..P + i``; ``mask`` then covers all ``S`` keys.
         """
         if key is None:
             key = query
@@ -139,7 +144,7 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:  # attend over the P cached positions and these L
             if is_causal:  # new query i sits at position P + i: it may see keys 0 .. P + i
                 causal = _causal_rows(past, q.shape[-2], q.device)  # (L, P + L)
-                mask = causal if mask is None else combine_masks(mask, causal)  # (..., L, P + L)
+                mask = merge_masks(mask, causal)  # (..., L, P + L)
                 is_causal = False
             k, v = cache.update(k, v)  # (B, Hkv, P + L, Dh)
         if self.num_kv_heads != self.num_heads:
@@ -151,9 +156,13 @@ class MultiHeadAttention(nn.Module):
         if need_weights:
             if is_causal:
                 mask = _add_causal(mask, q.shape[-2], k.shape[-2], q.device)
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask, dropout_p=dropout_p, scale=self.scale
+            )
         else:
-            out = fused_attention(q, k, v, mask, is_causal=is_causal, dropout_p=dropout_p)
+            out = fused_attention(
+                q, k, v, mask, is_causal=is_causal, dropout_p=dropout_p, scale=self.scale
+            )
             weights = None
         # out (B, H, L, Dh) -> (B, L, D), then mixed across heads; weights (B, H, L, S)
         return self.out_proj(merge_heads(out)), weights

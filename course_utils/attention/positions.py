@@ -14,6 +14,9 @@ three families: absolute, relative and rotary; taught in notebook 02, section 7)
 - ``RotaryEmbedding`` (RoPE, Su et al. 2021; GPT-NeoX, LLaMA): rotate
   queries and keys by an angle proportional to their position, so the score
   ``q_m . k_n`` depends only on the offset ``m - n``.
+
+Notebook 07 adds T5's variant of relative positions, ``RelativePositionBias``: one
+learned scalar per head and (bucketed) distance, added to the scores.
 """
 
 from __future__ import annotations
@@ -110,13 +113,20 @@ class LearnedPositionalEmbedding(nn.Module):
     ``x (B, L, D)`` returns ``x + weight[:L]``; ``positions`` (``(L,)`` or
     ``(B, L)`` ints) selects other rows. Unlike the sinusoidal table, it knows
     nothing about positions it never saw in training.
+
+    ``offset`` rows come first and are never read: position ``p`` uses row
+    ``p + offset``. BART has ``offset=2`` (a legacy of fairseq, whose first rows
+    were reserved for padding), so its table has ``max_positions + 2`` rows.
     """
 
-    def __init__(self, max_positions: int, d_model: int) -> None:
+    def __init__(self, max_positions: int, d_model: int, offset: int = 0) -> None:
         super().__init__()
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0; got {offset}")
         self.max_positions = max_positions
         self.d_model = d_model
-        self.weight = nn.Parameter(torch.empty(max_positions, d_model))
+        self.offset = offset
+        self.weight = nn.Parameter(torch.empty(max_positions + offset, d_model))
         nn.init.normal_(self.weight, std=0.02)
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
@@ -124,9 +134,9 @@ class LearnedPositionalEmbedding(nn.Module):
             raise ValueError(f"expected width d_model={self.d_model}; got input {tuple(x.shape)}")
         if positions is None:
             _check_length(x.shape[-2], self.max_positions)
-            return x + self.weight[: x.shape[-2]]
+            return x + self.weight[self.offset : self.offset + x.shape[-2]]
         _check_positions(positions, self.max_positions)
-        return x + self.weight[positions]
+        return x + self.weight[positions + self.offset]
 
 
 # ---------------------------------------------------------------------------
@@ -297,6 +307,95 @@ class RelativePositionAttention(nn.Module):
         rel_keys, rel_values = self.tables(query.shape[-2], key.shape[-2])  # (L, S, Dh)
         return relative_attention(query, key, value, rel_keys.to(query.dtype),
                                   None if rel_values is None else rel_values.to(value.dtype), mask)
+
+
+# ---------------------------------------------------------------------------
+# T5's relative position buckets (Raffel et al. 2020)
+# ---------------------------------------------------------------------------
+
+
+def relative_position_buckets(
+    distances: Tensor, bidirectional: bool = True, num_buckets: int = 32, max_distance: int = 128
+) -> Tensor:
+    """Taught in notebook 07. T5's bucket of each distance ``j - i`` from query ``i`` to
+    key ``j`` (an int tensor of any shape), in ``[0, num_buckets)``.
+
+    Near distances get a bucket each, far ones share logarithmically wider buckets,
+    and everything from ``max_distance`` on shares the last one. ``bidirectional``
+    (the encoder) gives half the buckets to keys on the right (``j > i``); a causal
+    decoder never sees those, so it spends all buckets on the past. With ``n`` buckets
+    for one side, distance ``d`` goes to::
+
+        d                                                         if d < n / 2
+        n/2 + log(d / (n/2)) / log(max_distance / (n/2)) * n/2    else, at most n - 1
+
+    >>> relative_position_buckets(torch.tensor([-1, 0, 1, 2, 3, 8, 100]), num_buckets=8,
+    ...                           max_distance=16)
+    tensor([1, 0, 5, 6, 6, 7, 7])
+    >>> relative_position_buckets(torch.tensor([-9, -3, -1, 0, 1]), bidirectional=False,
+    ...                           num_buckets=8, max_distance=16)
+    tensor([6, 3, 1, 0, 0])
+    """
+    if num_buckets < 2 or max_distance <= num_buckets // (4 if bidirectional else 2):
+        raise ValueError(
+            f"need num_buckets >= 2 and max_distance above the exact buckets; got "
+            f"num_buckets={num_buckets}, max_distance={max_distance}"
+        )
+    if bidirectional:
+        num_buckets //= 2
+        side = (distances > 0).long() * num_buckets  # keys to the right: the upper half
+        distance = distances.abs()
+    else:
+        side = torch.zeros_like(distances)
+        distance = (-distances).clamp(min=0)  # the past; future keys (masked anyway) count as 0
+    exact = num_buckets // 2  # distances 0 .. exact - 1 each get their own bucket
+    log_ratio = torch.log(distance.clamp(min=exact).float() / exact)
+    log_ratio = log_ratio / math.log(max_distance / exact)  # 0 at exact, 1 at max_distance
+    far = exact + (log_ratio * (num_buckets - exact)).long()  # the rest, log-spaced
+    far = far.clamp(max=num_buckets - 1)
+    return side + torch.where(distance < exact, distance, far)
+
+
+class RelativePositionBias(nn.Module):
+    """Taught in notebook 07. T5's position information: a learned scalar per head and
+    distance bucket (``relative_position_buckets``), added to the attention scores.
+
+    ``table`` is an ``nn.Embedding(num_buckets, num_heads)``. ``forward(num_queries,
+    num_keys, past=0)`` returns the ``(1, H, L, S)`` float bias for queries at positions
+    ``past .. past + L - 1`` and keys at ``0 .. S - 1``; pass it to attention as a
+    float mask. T5 computes it once per stack (in the first layer) and adds the same
+    bias in every layer's self-attention; cross-attention gets none.
+
+    >>> bias = RelativePositionBias(num_heads=2, num_buckets=8, max_distance=16)
+    >>> bias(3, 3).shape
+    torch.Size([1, 2, 3, 3])
+    """
+
+    def __init__(
+        self, num_heads: int, num_buckets: int = 32, max_distance: int = 128,
+        bidirectional: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.num_heads = num_heads
+        self.num_buckets = num_buckets
+        self.max_distance = max_distance
+        self.bidirectional = bidirectional
+        self.table = nn.Embedding(num_buckets, num_heads)
+        relative_position_buckets(torch.zeros(1, dtype=torch.long), bidirectional,
+                                  num_buckets, max_distance)  # fmt: skip  (checks the sizes)
+
+    def extra_repr(self) -> str:
+        return (f"num_heads={self.num_heads}, num_buckets={self.num_buckets}, "
+                f"max_distance={self.max_distance}, bidirectional={self.bidirectional}")
+
+    def forward(self, num_queries: int, num_keys: int, past: int = 0) -> Tensor:
+        device = self.table.weight.device
+        queries = past + torch.arange(num_queries, device=device)[:, None]  # (L, 1)
+        keys = torch.arange(num_keys, device=device)[None, :]  # (1, S)
+        buckets = relative_position_buckets(
+            keys - queries, self.bidirectional, self.num_buckets, self.max_distance
+        )  # (L, S)
+        return self.table(buckets).permute(2, 0, 1)[None]  # (L, S, H) -> (1, H, L, S)
 
 
 def rotate_half(x: Tensor) -> Tensor:

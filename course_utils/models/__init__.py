@@ -9,7 +9,13 @@ and layers.
 ('GPTModel', 100)
 
 Counting parameters costs no memory on PyTorch's "meta" device, where
-tensors have shapes but no data:
+tensors have shapes but no data (T5 and BART, notebook 07, count as Hugging Face's
+``T5ForConditionalGeneration`` and ``BartForConditionalGeneration``):
+
+>>> with torch.device("meta"):
+...     t5, bart = create_model("t5-small"), create_model("bart-base")
+>>> count_parameters(t5), count_parameters(bart)
+(60506624, 139420416)
 
 >>> with torch.device("meta"):
 ...     bert = create_model("bert-base")
@@ -48,7 +54,7 @@ from course_utils.models.heads import (
     PreTrainingOutput,
     last_token_positions,
 )
-from course_utils.transformer import FeedForward
+from course_utils.transformer import FeedForward, RMSNorm
 
 PARAMETER_GROUPS = ("embeddings", "attention", "feed-forward", "layer norm", "pooler / head")
 """The groups of ``parameter_groups``, in order."""
@@ -141,10 +147,12 @@ def parameter_groups(model: nn.Module) -> dict[str, int]:
     ``PARAMETER_GROUPS``; the values sum to
     ``count_parameters``.
 
-    - "embeddings": token, position and segment tables;
+    - "embeddings": token, position and segment tables (and T5's relative position
+      biases);
     - "attention": every ``MultiHeadAttention`` (projections and biases);
     - "feed-forward": every ``FeedForward``;
-    - "layer norm": every LayerNorm, including BERT's embedding LayerNorm;
+    - "layer norm": every LayerNorm or RMSNorm, including BERT's and BART's embedding
+      LayerNorms;
     - "pooler / head": everything else (BERT's pooler, an untied LM head).
 
     A tied LM head is the token embedding matrix, so it counts under "embeddings".
@@ -153,7 +161,7 @@ def parameter_groups(model: nn.Module) -> dict[str, int]:
         ("embeddings", (nn.Embedding, LearnedPositionalEmbedding)),
         ("attention", (MultiHeadAttention,)),
         ("feed-forward", (FeedForward,)),
-        ("layer norm", (nn.LayerNorm,)),
+        ("layer norm", (nn.LayerNorm, RMSNorm)),
     ]
     counts = dict.fromkeys(PARAMETER_GROUPS, 0)
     seen: set[int] = set()

@@ -16,10 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from course_utils.config import TinyModelSizes, get_scale
-from course_utils.transformer import ACTIVATIONS, POSITIONS
+from course_utils.transformer import ACTIVATIONS, NORMS, POSITIONS
 
 ARCHS = ("encoder", "decoder", "encoder-decoder")
-"""Model shapes: BERT-like, GPT-like, and the original Transformer."""
+"""Model shapes: BERT-like, GPT-like, and the original Transformer (also T5 and BART)."""
+
+INITS = ("normal", "t5")
+"""Weight initializations: N(0, ``init_std``) (BERT, GPT-2, BART) or T5's fan-in scaled one
+(``course_utils.transformer.init_t5_weights``)."""
 
 TINY_VOCAB_SIZE = 1_000
 """Vocabulary size of the tiny presets unless ``vocab_size`` is passed as an override."""
@@ -38,13 +42,23 @@ class ModelConfig:
     ``type_vocab_size`` (BERT's segment embeddings; 0 for none).
 
     Choices: ``norm_first`` (pre-LN if True, post-LN if False),
-    ``activation`` (see ``ACTIVATIONS``), ``positions`` ("learned" or
-    "sinusoidal"), ``final_norm`` (LayerNorm after the last layer of each
+    ``activation`` (see ``ACTIVATIONS``), ``positions`` ("learned",
+    "sinusoidal" or T5's "t5_relative"), ``final_norm`` (LayerNorm after the last layer of each
     stack), ``pooler`` (BERT's tanh layer on the first token),
     ``tie_embeddings`` (output projection shares the token embedding matrix),
     ``scale_embeddings`` (multiply token embeddings by ``sqrt(d_model)``, as
     Vaswani et al. do; they are then initialized with std ``d_model**-0.5``),
     ``init_std`` (std of the normal initialization of all other weights).
+
+    Encoder-decoder flavours (notebook 07). T5: ``norm="rms"`` (see ``NORMS``),
+    ``bias=False`` (no biases in attention and feed-forward layers),
+    ``scale_attention=False`` (scores not divided by ``sqrt(head_dim)``),
+    ``positions="t5_relative"`` with ``relative_buckets`` and
+    ``relative_max_distance`` (a bias per head and distance bucket),
+    ``scale_decoder_output`` (the decoder output times ``d_model**-0.5`` before the
+    LM head) and ``init="t5"`` (see ``INITS``). BART: ``embedding_norm`` (a norm on
+    the embeddings, before the first layer) and ``position_offset`` (BART's learned
+    tables start with 2 unused rows).
     """
 
     arch: str
@@ -67,11 +81,22 @@ class ModelConfig:
     positions: str = "learned"
     scale_embeddings: bool = False
     init_std: float = 0.02
+    norm: str = "layer"
+    bias: bool = True
+    scale_attention: bool = True
+    relative_buckets: int = 32
+    relative_max_distance: int = 128
+    scale_decoder_output: bool = False
+    embedding_norm: bool = False
+    position_offset: int = 0
+    init: str = "normal"
 
     def __post_init__(self) -> None:
         _check_choice("arch", self.arch, ARCHS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("positions", self.positions, POSITIONS)
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("init", self.init, INITS)
         for name in ("vocab_size", "max_positions", "d_model", "num_layers", "num_heads", "d_ff"):
             _check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads != 0:
@@ -107,6 +132,34 @@ class ModelConfig:
                     f"num_decoder_layers is for arch='encoder-decoder' only; got arch={self.arch!r}"
                 )
             _check_positive_int("num_decoder_layers", self.num_decoder_layers)
+        self._check_flavour_fields()
+
+    def _check_flavour_fields(self) -> None:
+        """Raise a ValueError for a T5 or BART field this config cannot use."""
+        for name in ("relative_buckets", "relative_max_distance"):
+            _check_positive_int(name, getattr(self, name))
+        if not _is_int(self.position_offset) or self.position_offset < 0:
+            raise ValueError(f"position_offset must be an int >= 0; got {self.position_offset!r}")
+        if self.position_offset and self.positions != "learned":
+            raise ValueError(
+                f"position_offset is for positions='learned' (BART); "
+                f"got positions={self.positions!r}"
+            )
+        used = [
+            text
+            for wrong, text in (
+                (self.positions == "t5_relative", "positions='t5_relative'"),
+                (self.scale_decoder_output, "scale_decoder_output=True"),
+                (self.embedding_norm, "embedding_norm=True"),
+                (self.init != "normal", f"init={self.init!r}"),
+            )
+            if wrong
+        ]
+        if used and self.arch != "encoder-decoder":
+            raise ValueError(
+                f"{', '.join(used)}: T5 and BART features, for arch='encoder-decoder' only; "
+                f"got arch={self.arch!r}"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -171,6 +224,34 @@ only sizes the fixed sinusoid table (no parameters).
 """
 
 
+T5_SMALL = ModelConfig(
+    arch="encoder-decoder", vocab_size=32_128, max_positions=512, d_model=512, num_layers=6,
+    num_heads=8, d_ff=2_048, norm_first=True, activation="relu", layer_norm_eps=1e-6,
+    dropout=0.1, tie_embeddings=True, final_norm=True, positions="t5_relative", norm="rms",
+    bias=False, scale_attention=False, scale_decoder_output=True, init="t5",
+)  # fmt: skip
+"""Raffel et al. (2020), T5-small: 6 + 6 pre-norm layers with RMSNorm and no biases,
+a 32-bucket relative position bias per stack (128 = the distance where buckets stop
+growing), ReLU feed-forward, one embedding matrix for encoder, decoder and (tied,
+scaled by ``d_model**-0.5``) LM head: 60,506,624 parameters, as Hugging Face's
+``T5ForConditionalGeneration``. ``max_positions`` is no limit of the model (relative
+positions work at any length); it is the length T5 was trained at.
+"""
+
+BART_BASE = ModelConfig(
+    arch="encoder-decoder", vocab_size=50_265, max_positions=1_024, d_model=768, num_layers=6,
+    num_heads=12, d_ff=3_072, norm_first=False, activation="gelu", layer_norm_eps=1e-5,
+    dropout=0.1, tie_embeddings=True, positions="learned", position_offset=2,
+    embedding_norm=True,
+)  # fmt: skip
+"""Lewis et al. (2020), BART-base: 6 + 6 post-LN layers like BERT's, GELU, learned
+positions (tables of 1024 + 2 rows, one per stack), a LayerNorm on the embeddings of
+each stack, one shared embedding matrix (also the LM head): 139,420,416 parameters, as
+Hugging Face's ``BartForConditionalGeneration`` (whose ``final_logits_bias`` is a
+buffer of zeros, not a parameter; we leave it out).
+"""
+
+
 # --- tiny models, sized by the scale preset --------------------------------
 
 
@@ -189,6 +270,14 @@ def _encoder_decoder_tiny(tiny: TinyModelSizes) -> ModelConfig:
         TRANSFORMER_BASE, vocab_size=TINY_VOCAB_SIZE, dropout=0.0, norm_first=True,
         final_norm=True, **_sizes(tiny),
     )  # fmt: skip
+
+
+def _t5_tiny(tiny: TinyModelSizes) -> ModelConfig:
+    return replace(T5_SMALL, vocab_size=TINY_VOCAB_SIZE, dropout=0.0, **_sizes(tiny))
+
+
+def _bart_tiny(tiny: TinyModelSizes) -> ModelConfig:
+    return replace(BART_BASE, vocab_size=TINY_VOCAB_SIZE, dropout=0.0, **_sizes(tiny))
 
 
 def _sizes(tiny: TinyModelSizes) -> dict[str, int]:
@@ -241,11 +330,15 @@ NAMED_CONFIGS: Mapping[str, ModelConfig] = _Presets(
         "gpt2-small": GPT2_SMALL,
         "gpt2-medium": replace(GPT2_SMALL, d_model=1_024, num_layers=24, num_heads=16, d_ff=4_096),
         "transformer-base": TRANSFORMER_BASE,
+        "t5-small": T5_SMALL,
+        "bart-base": BART_BASE,
     },
     tiny={
         "bert-tiny": _bert_tiny,
         "gpt-tiny": _gpt_tiny,
         "encoder-decoder-tiny": _encoder_decoder_tiny,
+        "t5-tiny": _t5_tiny,
+        "bart-tiny": _bart_tiny,
     },
 )
 """The course's model presets by name. The tiny ones take their sizes from
