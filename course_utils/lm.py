@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -40,7 +41,8 @@ from torch import Tensor, nn
 from course_utils.checkpoints import cached_model, checkpoint_dir, checkpoint_key, load_checkpoint, save_checkpoint
 from course_utils.config import GPTSizes, Scale, get_device, get_scale
 from course_utils.models import GPTModel, ModelConfig, get_config
-from course_utils.tokenization import Tokenizer, WordPieceTokenizer
+from course_utils.data.text_files import read_text_corpus
+from course_utils.tokenization import CharTokenizer, Tokenizer, WordPieceTokenizer, train_byte_bpe
 from course_utils.training import train
 
 IGNORE_INDEX = -100
@@ -198,6 +200,49 @@ def text_lm_stream(text: str, tokenizer: Tokenizer, end_token: str | None = None
                        f"with special_tokens=[{end_token!r}], or pass end_token=None")
     blocks = [block for block in re.split(r"\n\s*\n", text) if block.strip()]
     return lm_stream([tokenizer.encode(block) for block in blocks], end_id=tokenizer.token_to_id[end_token])
+
+
+TEXT_TOKENIZERS = ("char", "bpe")
+"""How ``text_file_corpus`` reads a file of your own: characters, or byte-level BPE learned on it."""
+
+
+class TextCorpus(NamedTuple):
+    """A text file ready for language modelling: its tokenizer (which knows
+    ``<|endoftext|>``) and the token ids of its training and validation parts."""
+
+    tokenizer: Tokenizer
+    train_ids: Tensor
+    validation_ids: Tensor
+
+
+def text_file_corpus(
+    path: str | os.PathLike[str], tokenizer: str = "char", num_merges: int = 500,
+    validation_fraction: float = 0.1,
+) -> TextCorpus:
+    """Taught in notebook 06 (your own text). Any UTF-8 text file as a GPT corpus: a character
+    tokenizer of its alphabet (``tokenizer="char"``, nanoGPT's Shakespeare recipe) or
+    byte-level BPE with ``num_merges`` merges learned on the file (``"bpe"``, GPT-2's recipe),
+    both with ``<|endoftext|>`` between the file's paragraphs (blank-line separated blocks);
+    the last ``validation_fraction`` of the stream is held out.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "poem.txt"
+    ...     _ = path.write_text("the cat sat.\\n\\nthe dog sat too.\\n" * 20)
+    ...     corpus = text_file_corpus(path)
+    >>> len(corpus.tokenizer.vocab), len(corpus.train_ids) > len(corpus.validation_ids)
+    (13, True)
+    """
+    if tokenizer not in TEXT_TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; allowed: {', '.join(TEXT_TOKENIZERS)}")
+    text = read_text_corpus(path, min_chars=100)
+    if tokenizer == "char":
+        tok: Tokenizer = CharTokenizer.from_text(text, special_tokens=[WORLD_END_OF_DOCUMENT])
+    else:
+        tok = train_byte_bpe(text, num_merges, special_tokens=[WORLD_END_OF_DOCUMENT])
+    train_ids, validation_ids = split_stream(text_lm_stream(text, tok, end_token=WORLD_END_OF_DOCUMENT),
+                                             validation_fraction)
+    return TextCorpus(tok, train_ids, validation_ids)
 
 
 def split_stream(stream: Tensor, validation_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
@@ -477,11 +522,20 @@ def _gpt_sizes(scale: Scale | GPTSizes | str | None) -> GPTSizes:
     return (scale if isinstance(scale, Scale) else get_scale(scale)).gpt
 
 
+PRETRAINING_FIELDS = ("d_model", "num_layers", "num_heads", "d_ff", "block_size", "pretrain_steps", "batch_size",
+                      "learning_rate", "warmup_steps", "lr_decay", "eval_every", "checkpoint_steps")
+"""The fields of ``GPTSizes`` that shape the pretrained GPT (and so its checkpoint key); the
+fine-tuning sizes can change without pretraining again."""
+
+
 def _gpt_key(scale: Scale, config: ModelConfig, vocabulary: list[str], seed: int) -> str:
-    """The checkpoint key of ``pretrained_gpt``: every size, the config, the vocabulary, the
-    corpus and the seed (the checkpoint files of ``checkpoint_steps`` add ``-step<N>``)."""
+    """The checkpoint key of ``pretrained_gpt``: the pretraining sizes, the config, the
+    vocabulary, the corpus and the seed (the checkpoint files of ``checkpoint_steps`` add
+    ``-step<N>``)."""
+    sizes = scale.gpt
+    pretraining = {name: getattr(sizes, name) for name in PRETRAINING_FIELDS}  # not the fine-tuning sizes
     return checkpoint_key(
-        f"gpt-{scale.name}", config=config, gpt=scale.gpt, corpus_words=scale.world.corpus_words,
+        f"gpt-{scale.name}", config=config, pretraining=pretraining, corpus_words=scale.world.corpus_words,
         vocabulary=vocabulary, seed=seed, version=GPT_CHECKPOINT_VERSION,
     )  # fmt: skip
 

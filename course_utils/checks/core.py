@@ -80,6 +80,8 @@ class Case:
 
 def _short(value: Any, limit: int = 120) -> str:
     if hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor: its shape says more
+        if tuple(value.shape) == () and hasattr(value, "item"):  # a scalar, e.g. a loss: its value
+            return f"tensor({value.item():.6g})"
         return f"<tensor of shape {tuple(value.shape)}, {value.dtype}>"
     if isinstance(value, tuple) and any(hasattr(v, "shape") for v in value):
         return "(" + ", ".join(_short(v, limit) for v in value) + ")"
