@@ -189,6 +189,7 @@ class GPTSizes:
     max_length: int = 48  # tokens of an encoded example, with <|start|>, <|delim|> and <|extract|>
     seeds: int = 2  # fine-tuning runs per setting
     pretrain_seeds: int = 2  # pretrained GPTs behind the fine-tuning ablation (each costs a pretraining)
+    control_seeds: int = 3  # untrained GPTs (random initialisations) behind each zero-shot control
     lm_weight: float = 0.5  # lambda of GPT-1's L3 = L2 + lambda * L1
     label_counts: tuple[int, ...] = (50, 200)  # a small and a larger labelled training set
 
@@ -305,7 +306,7 @@ SCALES: dict[str, Scale] = {
                      pretrain_steps=1_000, batch_size=32, learning_rate=3e-3, warmup_steps=50,
                      eval_every=100, checkpoint_steps=(0, 50, 150, 400, 600, 800, 1_000),
                      finetune_epochs=10, finetune_learning_rate=1e-3, finetune_batch_size=32,
-                     max_length=48, seeds=3, pretrain_seeds=1, label_counts=(100, 600)),
+                     max_length=48, seeds=3, pretrain_seeds=1, control_seeds=5, label_counts=(100, 600)),
         # one pretraining step of 32 chunks took 65 ms (T5) and 111 ms (BART, whose targets are the
         # whole text) on one core of the 2-core CPU: 400 steps are about 26 s and 44 s
         seq2seq=Seq2SeqSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_length=48,
@@ -351,7 +352,7 @@ SCALES: dict[str, Scale] = {
                      pretrain_steps=5_000, batch_size=64, learning_rate=1e-3, warmup_steps=200,
                      eval_every=250, checkpoint_steps=(0, 250, 500, 1_000, 2_000, 5_000),
                      finetune_epochs=10, finetune_learning_rate=5e-4, finetune_batch_size=32,
-                     max_length=64, seeds=5, pretrain_seeds=2, label_counts=(100, 1_500)),
+                     max_length=64, seeds=5, pretrain_seeds=2, control_seeds=5, label_counts=(100, 1_500)),
         seq2seq=Seq2SeqSizes(d_model=256, num_layers=4, num_heads=4, d_ff=1_024, max_length=64,
                              num_sentinels=16, pretrain_steps=3_000, batch_size=64, learning_rate=1e-3,
                              warmup_steps=200, eval_every=250, finetune_epochs=10,

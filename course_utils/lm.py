@@ -374,6 +374,56 @@ def unigram_baseline(
     return {"cross_entropy": cross_entropy, "perplexity": math.exp(cross_entropy)}
 
 
+def ngram_baseline(
+    train_ids: Tensor | Sequence[int], test_ids: Tensor | Sequence[int], vocab_size: int, n: int = 2,
+    prior_weight: float = 1.0,
+) -> dict[str, float]:
+    """Taught in notebook 06. The cross-entropy (nats per token) and perplexity on ``test_ids``
+    of a counting ``n``-gram model of ``train_ids``: the simplest model that does read context,
+    the last ``n - 1`` tokens. Each order is smoothed towards the one below it (a Dirichlet
+    prior, ``p(w | h) = (count(h, w) + prior_weight * p_lower(w)) / (count(h) + prior_weight)``),
+    down to ``unigram_baseline``; ``n = 1`` is the unigram model itself. The first ``n - 1``
+    test tokens are scored with the shorter contexts they have.
+
+    >>> stream = [0, 1] * 50                       # 0 is always followed by 1, 1 by 0
+    >>> ngram_baseline(stream, stream, vocab_size=2, n=2)["perplexity"] < 1.05
+    True
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    if prior_weight <= 0:
+        raise ValueError(f"prior_weight must be > 0; got {prior_weight!r}")
+    unigram_baseline(train_ids, test_ids, vocab_size)  # the same argument checks
+    train = torch.as_tensor(train_ids, dtype=torch.long).flatten()
+    test = torch.as_tensor(test_ids, dtype=torch.long).flatten()
+    counts = torch.bincount(train, minlength=vocab_size).double() + 1  # add-one unigram, as unigram_baseline
+    probs = (counts / counts.sum())[test]  # (T,): p(test token) under the current order
+    for order in range(2, n + 1):
+        keys = _ngram_keys(train, order, vocab_size)  # one int per n-gram of the training stream
+        grams, gram_counts = keys.unique(return_counts=True)
+        contexts, context_counts = (keys // vocab_size).unique(return_counts=True)
+        wanted = _ngram_keys(test, order, vocab_size)  # (T - order + 1,)
+        found = _lookup(grams, gram_counts, wanted).double()
+        seen = _lookup(contexts, context_counts, wanted // vocab_size).double()
+        lower = probs[order - 1:]  # the lower order's probability of the same tokens
+        probs = torch.cat([probs[:order - 1], (found + prior_weight * lower) / (seen + prior_weight)])
+    cross_entropy = -probs.log().mean().item()
+    return {"cross_entropy": cross_entropy, "perplexity": math.exp(cross_entropy)}
+
+
+def _ngram_keys(ids: Tensor, order: int, vocab_size: int) -> Tensor:
+    """Each window of ``order`` tokens as one int64, base ``vocab_size`` (last token lowest)."""
+    windows = ids.unfold(0, order, 1)  # (T - order + 1, order)
+    weights = vocab_size ** torch.arange(order - 1, -1, -1, dtype=torch.long)
+    return (windows * weights).sum(-1)
+
+
+def _lookup(keys: Tensor, counts: Tensor, wanted: Tensor) -> Tensor:
+    """The count of each wanted key among sorted unique ``keys`` (0 where absent)."""
+    where = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
+    return torch.where(keys[where] == wanted, counts[where], torch.zeros_like(counts[where]))
+
+
 # ---------------------------------------------------------------- the loop
 def pretrain_lm(
     model: nn.Module,

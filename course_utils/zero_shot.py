@@ -88,6 +88,20 @@ def zero_shot_sentiment(
     negative one; with ``calibrate``, each continuation's log-probability after
     ``neutral_prompt`` is subtracted first (so a model with no opinion is not pushed to one
     side by its word frequencies)."""
+    margin = sentiment_margins(model, tokenizer, texts, continuations, calibrate, neutral_prompt)
+    return np.where(margin > 0, "positive", "negative")
+
+
+def sentiment_margins(
+    model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
+    continuations: tuple[str, str] = SENTIMENT_CONTINUATIONS, calibrate: bool = True,
+    neutral_prompt: str = NEUTRAL_PROMPT,
+) -> np.ndarray:
+    """Taught in notebook 06 (zero-shot). ``zero_shot_sentiment``'s margins ``(N,)``:
+    ``log p(positive | text) - log p(negative | text)``, minus the same difference after
+    ``neutral_prompt`` when ``calibrate``. Calibration moves every margin by the same amount,
+    so it changes which side of 0 they fall on, never their order: how well the margins *rank*
+    positive above negative reviews (an AUC) does not depend on it."""
     positive, negative = continuations
     n = len(texts)
     margin = (continuation_log_probs(model, tokenizer, list(texts), [positive] * n)
@@ -95,7 +109,22 @@ def zero_shot_sentiment(
     if calibrate:
         prior = continuation_log_probs(model, tokenizer, [neutral_prompt] * 2, [positive, negative])
         margin = margin - (prior[0] - prior[1])
-    return np.where(margin.numpy() > 0, "positive", "negative")
+    return margin.numpy()
+
+
+def ranking_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Taught in notebook 06 (zero-shot). The probability that a random positive item scores
+    above a random negative one (ties count half): 0.5 for scores that carry no signal, 1 for
+    a perfect ranking, whatever threshold a classifier would put on them.
+
+    >>> ranking_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True])
+    0.75
+    """
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
+        raise ValueError("need at least one positive and one negative item")
+    above = scores[positive][:, None] - scores[~positive][None, :]  # (P, N) pairwise differences
+    return float((above > 0).mean() + 0.5 * (above == 0).mean())
 
 
 def _cause_and_effect(row, choice: str) -> tuple[str, str]:

@@ -69,6 +69,18 @@ def test_wrong_losses_get_a_hint(wrong, words):
         check_next_token_loss(wrong)
 
 
+def loss_writing_into_its_input(logits, input_ids, attention_mask=None):
+    targets = input_ids[:, 1:]  # a view: writing into it changes the caller's ids
+    if attention_mask is not None:
+        targets[attention_mask[:, 1:] == 0] = -100
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
+def test_a_loss_that_changes_its_input_fails():
+    with pytest.raises(AssertionError, match="in place"):
+        check_next_token_loss(loss_writing_into_its_input)
+
+
 def test_a_nucleus_one_token_short_fails():
     with pytest.raises(AssertionError, match="nucleus"):
         check_top_p_filter(top_p_one_too_few)

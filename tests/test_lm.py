@@ -19,6 +19,7 @@ from course_utils.lm import (
     lm_stream,
     model_at,
     next_token_loss,
+    ngram_baseline,
     pretrain_lm,
     sequence_log_prob,
     split_stream,
@@ -269,6 +270,21 @@ def test_unigram_baseline_is_add_one_smoothed_frequencies():
 
 
 # ---------------------------------------------------------------- pretraining
+def test_ngram_baseline_orders_and_smoothing():
+    ids = random_ids((400,), 7, seed=3)
+    torch.testing.assert_close(ngram_baseline(ids, ids[:50], 7, n=1)["cross_entropy"],
+                               unigram_baseline(ids, ids[:50], 7)["cross_entropy"])
+    # a stream where each token decides the next: a bigram model is nearly sure, a unigram is not
+    cycle = torch.arange(5).repeat(60)
+    assert ngram_baseline(cycle, cycle, 5, n=2)["perplexity"] < 1.1 < 4.5 < unigram_baseline(cycle, cycle, 5)["perplexity"]
+    # unseen contexts fall back on the lower order, so nothing has probability 0
+    assert math.isfinite(ngram_baseline(cycle, torch.tensor([4, 2, 2, 2]), 5, n=3)["cross_entropy"])
+    with pytest.raises(ValueError, match="n must be"):
+        ngram_baseline(cycle, cycle, 5, n=0)
+    with pytest.raises(ValueError, match="outside"):
+        ngram_baseline(cycle, cycle, 3, n=2)
+
+
 def test_smoke_pretraining_beats_the_unigram_baseline():
     tok = CharTokenizer.from_text(PARAGRAPHS)
     train_part, validation_part = split_stream(text_lm_stream(PARAGRAPHS, tok), 0.1)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import decoding, gpt_finetuning, lm
-from course_utils.checks.core import Case, register_code_hints, run_checks
+from course_utils.checks.core import Case, own_work, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 
 # The package's reference functions each exercise rebuilds: disabled while the student's runs.
@@ -47,6 +47,8 @@ def _padded_batch(rows: int, length: int, vocab_size: int, seed: int) -> tuple[t
     ids = torch.randint(0, vocab_size, (rows, length), generator=g)
     real = torch.randint(2, length + 1, (rows,), generator=g)
     real[0] = length  # one full row
+    if rows > 1:
+        real[1] = min(real[1], length - 2)  # and one with padding
     mask = (torch.arange(length)[None, :] < real[:, None]).long()  # (B, L): 1 real, 0 padding
     return logits, ids, mask
 
@@ -66,6 +68,19 @@ def check_next_token_loss(function: Callable) -> None:
                                "(or drop it) so it counts for nothing, and average over the real targets"))
     run_checks("next_token_loss", function, cases, same=tensors_match, explain=explain_tensors,
                forbid=NEXT_TOKEN_LOSS_PARTS)
+    _check_inputs_unchanged("next_token_loss", function, _padded_batch(2, 6, 11, seed=7))
+
+
+def _check_inputs_unchanged(name: str, function: Callable, arguments: tuple) -> None:
+    """Fail when ``function`` writes into the tensors it was given (e.g. -100 into input_ids)."""
+    copies = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in arguments)
+    with own_work(function, *NEXT_TOKEN_LOSS_PARTS, *COMBINED_LOSS_PARTS[:1]):
+        function(*arguments)
+    for position, (before, after) in enumerate(zip(copies, arguments)):
+        if isinstance(before, torch.Tensor) and not torch.equal(before, after):
+            raise AssertionError(
+                f"{name} changed its argument {position + 1} in place\n  hint: build the targets in a new "
+                f"tensor (slicing gives a view of the caller's ids: writing into it changes them)")
 
 
 def _same_filter(got: Any, expected: torch.Tensor) -> bool:
@@ -123,3 +138,5 @@ def check_combined_loss(function: Callable) -> None:
                                "loss on the task's own inputs (padding excluded); return L2 + lm_weight * L1"))
     run_checks("combined_loss", function, cases, same=tensors_match, explain=explain_tensors,
                forbid=COMBINED_LOSS_PARTS)
+    class_logits, labels = torch.randn(2, 2), torch.tensor([0, 1])
+    _check_inputs_unchanged("combined_loss", function, (class_logits, labels, *_padded_batch(2, 6, 11, seed=8), 0.5))
