@@ -311,7 +311,7 @@ SCALES: dict[str, Scale] = {
         # whole text) on one core of the 2-core CPU: 400 steps are about 26 s and 44 s
         seq2seq=Seq2SeqSizes(d_model=64, num_layers=2, num_heads=4, d_ff=256, max_length=48,
                              num_sentinels=8, pretrain_steps=400, batch_size=32, learning_rate=3e-3,
-                             warmup_steps=40, eval_every=50, finetune_epochs=10,
+                             warmup_steps=40, eval_every=50, finetune_epochs=15,
                              finetune_learning_rate=1e-3, finetune_batch_size=32, max_new_tokens=16,
                              seeds=2),
     ),
