@@ -36,7 +36,7 @@ COURSE_MAP: tuple[Lesson, ...] = (
            "[CLS] classification, sentence pairs, tagging, pretrained vs from scratch", "ready"),
     Lesson("06", "06_gpt.ipynb", "GPT",
            "causal LM pretraining, decoding, fine-tuning with an auxiliary LM loss, zero-shot",
-           "planned"),
+           "ready"),
     Lesson("07", "07_t5_and_bart.ipynb", "T5 and BART",
            "span corruption, BART noising, text-to-text multitask fine-tuning", "planned"),
     Lesson("08", "08_attention_heads.ipynb", "Attention-head analysis",
