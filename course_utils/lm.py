@@ -30,6 +30,7 @@ import math
 import os
 import re
 import time
+import types
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -409,6 +410,65 @@ def ngram_baseline(
         probs = torch.cat([probs[:order - 1], (found + prior_weight * lower) / (seen + prior_weight)])
     cross_entropy = -probs.log().mean().item()
     return {"cross_entropy": cross_entropy, "perplexity": math.exp(cross_entropy)}
+
+
+class NgramLM(nn.Module):
+    """Taught in notebook 06 (zero-shot). ``ngram_baseline``'s counting model as a language
+    model: ``NgramLM(train_ids, vocab_size, n)(ids).logits`` are log-probabilities ``(B, L, V)``
+    of the next token from the last ``n - 1`` tokens, the same smoothing as ``ngram_baseline``,
+    so every function that scores text with a GPT (``sequence_log_prob``, the zero-shot
+    heuristics) can score it with counts instead: the simplest heuristic beside a GPT.
+
+    >>> counts = NgramLM(torch.tensor([0, 1] * 50), vocab_size=2, n=2)
+    >>> [round(p, 2) for p in counts(torch.tensor([[0, 1]])).logits.exp()[0, 0].tolist()]  # after 0: surely 1
+    [0.01, 0.99]
+    """
+
+    def __init__(self, train_ids: Tensor | Sequence[int], vocab_size: int, n: int = 2, prior_weight: float = 1.0):
+        super().__init__()
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        train = torch.as_tensor(train_ids, dtype=torch.long).flatten()
+        unigram_baseline(train, train[:1], vocab_size)  # the argument checks
+        self.vocab_size, self.n, self.prior_weight = vocab_size, n, prior_weight
+        counts = torch.bincount(train, minlength=vocab_size).double() + 1
+        self.unigram = counts / counts.sum()  # (V,)
+        self.followers: list[dict[int, tuple[Tensor, Tensor]]] = []  # per order: context key -> (tokens, counts)
+        for order in range(2, n + 1):
+            keys = _ngram_keys(train, order, vocab_size)
+            grams, gram_counts = keys.unique(return_counts=True)
+            table: dict[int, tuple[list[int], list[int]]] = {}
+            for gram, count in zip(grams.tolist(), gram_counts.tolist()):
+                entry = table.setdefault(gram // vocab_size, ([], []))
+                entry[0].append(gram % vocab_size)
+                entry[1].append(count)
+            self.followers.append({context: (torch.tensor(tokens), torch.tensor(c, dtype=torch.double))
+                                   for context, (tokens, c) in table.items()})
+        self.unused = nn.Parameter(torch.zeros(()), requires_grad=False)  # scorers ask for a device
+
+    def next_token_probs(self, context: Sequence[int]) -> Tensor:
+        """``p(next | context)`` over the vocabulary ``(V,)``, from its last ``n - 1`` tokens."""
+        probs = self.unigram
+        for order in range(2, self.n + 1):
+            if len(context) < order - 1:
+                break
+            key = 0
+            for token in context[len(context) - order + 1:]:
+                key = key * self.vocab_size + int(token)
+            tokens, counts = self.followers[order - 2].get(key, (None, None))
+            seen = float(counts.sum()) if counts is not None else 0.0
+            raised = probs * self.prior_weight  # (V,): the prior, from the order below
+            if tokens is not None:
+                raised = raised.index_add(0, tokens, counts)
+            probs = raised / (seen + self.prior_weight)
+        return probs
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None):
+        rows = []
+        for row in input_ids.tolist():
+            rows.append(torch.stack([self.next_token_probs(row[: t + 1]) for t in range(len(row))]))
+        logits = torch.stack(rows).log().float()  # (B, L, V) log-probabilities
+        return types.SimpleNamespace(logits=logits)
 
 
 def _ngram_keys(ids: Tensor, order: int, vocab_size: int) -> Tensor:

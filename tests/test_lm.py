@@ -17,6 +17,7 @@ from course_utils.lm import (
     evaluate_lm,
     lm_loss,
     lm_stream,
+    NgramLM,
     model_at,
     next_token_loss,
     ngram_baseline,
@@ -283,6 +284,19 @@ def test_ngram_baseline_orders_and_smoothing():
         ngram_baseline(cycle, cycle, 5, n=0)
     with pytest.raises(ValueError, match="outside"):
         ngram_baseline(cycle, cycle, 3, n=2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_ngram_lm_scores_text_as_the_baseline_does(n):
+    train, test = random_ids((500,), 6, seed=4), random_ids((40,), 6, seed=5)
+    model = NgramLM(train, 6, n)
+    log_probs = model(test[None]).logits[0]  # (T, V): position t predicts token t + 1
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(len(test)), atol=1e-5)
+    scored = log_probs[:-1].gather(-1, test[1:, None]).sum().double()
+    first = torch.log(model.unigram[test[0]])  # the baseline scores the first token by frequency
+    expected = -ngram_baseline(train, test, 6, n)["cross_entropy"] * len(test)
+    torch.testing.assert_close(scored + first, torch.tensor(expected, dtype=torch.double), atol=1e-4, rtol=0)
+    assert sequence_log_prob(model, test[None]).shape == (1,)  # usable wherever a GPT scores text
 
 
 def test_smoke_pretraining_beats_the_unigram_baseline():
