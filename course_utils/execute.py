@@ -11,6 +11,9 @@ Widgets need a running kernel, so the saved notebook keeps none: each progress b
 text line of its final state (``pretraining: 100%|##########| 8000/8000 [04:03<00:00]``), each
 interactive widget a one-line note saying to run the cell, and no widget state is stored. The
 notebook then reads the same on a code host, in an untrusted JupyterLab and after an autosave.
+
+A failing cell raises ``NotebookError``, whose message names the notebook, the cell's index and
+the first line of its source, and the error in one line (``course run`` prints just that).
 """
 
 from __future__ import annotations
@@ -30,29 +33,73 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 INTERACTIVE_NOTE = "[interactive widget: run this cell in Jupyter to use it]"
 
 
-def execute_notebook(path: Path, scale: str = "laptop", timeout: int = 1800) -> float:
-    """Run ``path`` top to bottom at ``scale``, save it in place, return the seconds it took."""
+class NotebookError(RuntimeError):
+    """A cell of a notebook failed: the notebook, the cell's index (0-based, as in nbformat,
+    markdown cells counted), the first line of its source and the error, without a traceback."""
+
+    def __init__(self, path: Path, cell_index: int, source: str, error: str,
+                 saved: Path | None = None) -> None:
+        self.path, self.cell_index, self.error, self.saved = path, cell_index, error, saved
+        self.first_line = next((line for line in source.splitlines() if line.strip()), "")
+        message = f"{path.name}: cell {cell_index} failed: {error}\n    first line: {self.first_line}"
+        if saved is not None:
+            message += f"\n    the executed cells and the full traceback are in {saved}"
+        super().__init__(message)
+
+
+def execute_notebook(path: Path, scale: str = "laptop", timeout: int = 1800,
+                     output: Path | None = None) -> float:
+    """Run ``path`` top to bottom at ``scale`` and save it to ``output`` (default: in place).
+
+    Return the seconds it took. The kernel runs in the folder of ``path``, wherever ``output`` is.
+    On a failing cell raise ``NotebookError``; a copy written elsewhere than ``path`` is then saved
+    as far as it ran, so its traceback can be read there.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     if scale not in SCALE_NAMES:
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALE_NAMES)}")
+    path = Path(path)
+    output = path if output is None else Path(output)
     notebook = nbformat.read(path, as_version=4)
     os.environ["COURSE_SCALE"] = scale
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    running: dict[str, int] = {}
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=lambda cell, cell_index: running.update(index=cell_index),
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    except Exception as error:  # a cell raised, timed out or killed the kernel
+        if "index" not in running:  # the kernel never started: nothing to point at
+            raise
+        saved = None
+        if output.resolve() != path.resolve():
+            static_widget_outputs(notebook)
+            nbformat.write(notebook, output)
+            saved = output
+        index = running["index"]
+        raise NotebookError(path, index, notebook.cells[index].source, _one_line(error),
+                            saved) from error
     seconds = time.perf_counter() - start
     static_widget_outputs(notebook)
     nbformat.validate(notebook)
-    nbformat.write(notebook, path)
+    nbformat.write(notebook, output)
     return seconds
+
+
+def _one_line(error: Exception) -> str:
+    """``ValueError: boom`` for an error raised in the kernel, else the error's own name and text."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}" if evalue else ename
+    return f"{type(error).__name__}: {error}"
 
 
 def static_widget_outputs(notebook: Any) -> int:
