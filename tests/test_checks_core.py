@@ -61,3 +61,21 @@ def test_own_work_restores_after_an_error_and_disables_classes():
 def test_own_work_names_what_it_cannot_disable():
     with pytest.raises(TypeError, match="plain functions and classes"), own_work(lambda: 0, len):
         pass
+
+
+def test_decorated_package_functions_are_refused_and_disabled():
+    import torch
+
+    from course_utils.checks.core import _is_package_function
+    from course_utils.decoding import generate
+
+    assert _is_package_function(generate)  # behind @torch.no_grad()
+
+    def student(*args, **kwargs):
+        return generate(*args, **kwargs)
+
+    with own_work(student, generate):
+        with pytest.raises(NotYourOwnWork):
+            generate(None, None, 1)
+    with pytest.raises(ValueError):  # restored: its own argument checks run again
+        generate(None, torch.zeros(2, dtype=torch.long), 1)

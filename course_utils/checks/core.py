@@ -13,6 +13,8 @@ Three rules, the same for every exercise of the course:
 
 from __future__ import annotations
 
+import inspect
+
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +49,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _is_package_function(function: Any) -> bool:
-    """True for a function whose code lives in course_utils' files (or a class of its modules)."""
+    """True for a function whose code lives in course_utils' files (or a class of its modules),
+    also behind a decorator such as ``@torch.no_grad()`` (which keeps ``__wrapped__``)."""
+    function = inspect.unwrap(function) if callable(function) else function
     code = getattr(function, "__code__", None)
     if code is not None:
         return Path(code.co_filename).resolve().is_relative_to(_PACKAGE_DIR)
@@ -193,6 +197,8 @@ def _disable(part: Any, message: str) -> Callable[[], None]:
          "    core = __import__('course_utils.checks.core', fromlist=['NotYourOwnWork'])\n"
          f"    raise core.NotYourOwnWork({message!r})", namespace)
     refuse = namespace["refuse"]
+    if not isinstance(part, type):
+        part = inspect.unwrap(part)  # a decorated function: disable the function it wraps
     if isinstance(part, type):
         had_own = "__init__" in vars(part)
         original_init = vars(part).get("__init__")
