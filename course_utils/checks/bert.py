@@ -7,15 +7,13 @@ functions are checked by their statistics: rates within 4 standard errors of BER
 
 from __future__ import annotations
 
-import functools
-import math
 import random
 from typing import Callable
 
 import torch
 from torch import nn
 
-from course_utils.checks.core import Case, _refuse_package_function, own_work, register_code_hints, run_checks
+from course_utils.checks.core import Case, checker, fail, own_work, register_code_hints, run_checks, within
 from course_utils.checks.tensors import explain_tensors, tensors_match
 from course_utils import noising
 from course_utils.noising import IGNORE_INDEX, IS_NEXT, NOT_NEXT, masked_lm_loss, truncate_pair
@@ -54,36 +52,6 @@ register_code_hints({
 })
 
 
-def _fail(message: str, hint: str = "") -> None:
-    raise AssertionError(message + (f"\n  hint: {hint}" if hint else ""))
-
-
-def _checker(name: str) -> Callable[[Callable], Callable]:
-    """Wrap a checker: refuse the package's own function, and point a failure at code_hint."""
-
-    def wrap(check: Callable) -> Callable:
-        @functools.wraps(check)
-        def checked(function: Callable) -> None:
-            _refuse_package_function(name, function)
-            try:
-                check(function)
-            except AssertionError as error:
-                if "not written yet" in str(error):
-                    raise
-                raise AssertionError(f"{error}\n  still stuck? code_hint({name!r}) shows a line "
-                                     f"of code") from None
-        return checked
-
-    return wrap
-
-
-def _within(name: str, rate: float, target: float, n: int, hint: str) -> None:
-    """Fail unless ``rate`` (a fraction of ``n`` draws) is within 4 standard errors of ``target``."""
-    se = math.sqrt(target * (1 - target) / n)
-    if abs(rate - target) > 4 * se:
-        _fail(f"{name}: {rate:.3f} over {n} tokens, expected {target:.3f} ± {4 * se:.3f}", hint)
-
-
 def _toy_batch(rows: int, length: int, seed: int) -> torch.Tensor:
     """Token ids with [CLS] ... [SEP] and some padding, like a real batch."""
     g = torch.Generator().manual_seed(seed)
@@ -96,7 +64,7 @@ def _toy_batch(rows: int, length: int, seed: int) -> torch.Tensor:
     return ids
 
 
-@_checker("mask_tokens")
+@checker("mask_tokens")
 def check_mask_tokens(function: Callable) -> None:
     """Taught in notebook 04, section 2.
     ``function(ids, mask_id, vocab_size, special_ids, generator)`` -> ``(inputs, labels)``
@@ -109,41 +77,41 @@ def check_mask_tokens(function: Callable) -> None:
         with own_work(function, *_MASK_TOKENS_PARTS):
             got = function(ids, MASK, VOCAB_SIZE, SPECIAL_IDS, generator)
     except NotImplementedError:
-        _fail("mask_tokens is not written yet: replace `raise NotImplementedError()` with your code.")
+        fail("mask_tokens is not written yet: replace `raise NotImplementedError()` with your code.")
     if not (isinstance(got, tuple) and len(got) == 2):
-        _fail(f"mask_tokens should return a pair (inputs, labels); got {type(got).__name__}")
+        fail(f"mask_tokens should return a pair (inputs, labels); got {type(got).__name__}")
     inputs, labels = got
     if not torch.equal(ids, original):
-        _fail("mask_tokens changed its input in place",
-              "write the noise into a copy of ids, so the caller's tensor stays as it was")
+        fail("mask_tokens changed its input in place",
+             "write the noise into a copy of ids, so the caller's tensor stays as it was")
     for name, t in (("inputs", inputs), ("labels", labels)):
         if not isinstance(t, torch.Tensor) or t.shape != ids.shape:
-            _fail(f"{name} should be a tensor shaped like ids {tuple(ids.shape)}")
+            fail(f"{name} should be a tensor shaped like ids {tuple(ids.shape)}")
     special = torch.isin(ids, torch.tensor(SPECIAL_IDS))
     selected = labels != IGNORE_INDEX
     if (selected & special).any():
-        _fail("a special token ([CLS], [SEP], [PAD]...) was selected for prediction",
-              "only ordinary tokens are candidates: skip ids in special_ids")
+        fail("a special token ([CLS], [SEP], [PAD]...) was selected for prediction",
+             "only ordinary tokens are candidates: skip ids in special_ids")
     if not torch.equal(labels[selected], ids[selected]):
-        _fail("labels should hold the original token where a position is selected",
-              "a selected position keeps its original id as label; every other position gets -100")
+        fail("labels should hold the original token where a position is selected",
+             "a selected position keeps its original id as label; every other position gets -100")
     if not torch.equal(inputs[~selected], ids[~selected]):
-        _fail("a position that was not selected was changed", "only selected positions get noise")
+        fail("a position that was not selected was changed", "only selected positions get noise")
     candidates = int((~special).sum())
     n = int(selected.sum())
     hint = "select each ordinary token with probability 0.15"
-    _within("share of ordinary tokens selected", n / candidates, 0.15, candidates, hint)
+    within("share of ordinary tokens selected", n / candidates, 0.15, candidates, hint, unit=" tokens")
     masked = selected & (inputs == MASK)
     kept = selected & (inputs == ids)
     replaced = selected & ~masked & ~kept
     words = VOCAB_SIZE - len(SPECIAL_IDS)
     hint = "of the selected: 80 % -> [MASK], 10 % -> a random word, 10 % left as they are"
-    _within("share of selected tokens turned into [MASK]", int(masked.sum()) / n, 0.8, n, hint)
+    within("share of selected tokens turned into [MASK]", int(masked.sum()) / n, 0.8, n, hint, unit=" tokens")
     # a random word can be the original word by chance (1 in `words`), which then counts as kept
-    _within("share of selected tokens replaced by another word", int(replaced.sum()) / n,
-            0.1 * (1 - 1 / words), n, hint)
+    within("share of selected tokens replaced by another word", int(replaced.sum()) / n,
+          0.1 * (1 - 1 / words), n, hint, unit=" tokens")
     if torch.isin(inputs[replaced], torch.tensor(SPECIAL_IDS)).any():
-        _fail("a random replacement was a special token", "draw replacements from the ordinary ids")
+        fail("a random replacement was a special token", "draw replacements from the ordinary ids")
     print(f"✅ mask_tokens: {n} of {candidates} ordinary tokens selected, "
           f"{int(masked.sum())} masked, {int(replaced.sum())} replaced, {int(kept.sum())} kept.")
 
@@ -157,7 +125,7 @@ def _id_documents() -> list[list[list[int]]]:
     ]
 
 
-@_checker("nsp_pair")
+@checker("nsp_pair")
 def check_nsp_pair(function: Callable) -> None:
     """Taught in notebook 04, section 3.
     ``function(documents, doc_index, sentence_index, rng, max_length)`` ->
@@ -173,42 +141,42 @@ def check_nsp_pair(function: Callable) -> None:
                 max_length = rng.choice((8, 12, 64))
                 calls.append((d, s, max_length, function(documents, d, s, rng, max_length)))
     except NotImplementedError:
-        _fail("nsp_pair is not written yet: replace `raise NotImplementedError()` with your code.")
+        fail("nsp_pair is not written yet: replace `raise NotImplementedError()` with your code.")
     if documents != _id_documents():
-        _fail("nsp_pair changed the documents it was given",
-              "copy a sentence before shortening it, so the caller's documents stay as they were")
+        fail("nsp_pair changed the documents it was given",
+             "copy a sentence before shortening it, so the caller's documents stay as they were")
     labels = []
     for d, s, max_length, got in calls:
         call = f"nsp_pair(documents, {d}, {s}, rng, max_length={max_length})"
         if not (isinstance(got, tuple) and len(got) == 3):
-            _fail(f"{call} should return (input_ids, token_type_ids, label); got {got!r}")
+            fail(f"{call} should return (input_ids, token_type_ids, label); got {got!r}")
         ids, types, label = list(got[0]), list(got[1]), got[2]
         if label not in (IS_NEXT, NOT_NEXT):
-            _fail(f"{call}: label {label!r} should be IS_NEXT ({IS_NEXT}) or NOT_NEXT ({NOT_NEXT})")
+            fail(f"{call}: label {label!r} should be IS_NEXT ({IS_NEXT}) or NOT_NEXT ({NOT_NEXT})")
         if ids[:1] != [CLS] or ids[-1:] != [SEP] or ids.count(SEP) != 2 or len(ids) > max_length:
-            _fail(f"{call} returned {ids}", f"the shape is [CLS] A [SEP] B [SEP], at most "
-                  f"max_length={max_length} tokens in all")
+            fail(f"{call} returned {ids}", f"the shape is [CLS] A [SEP] B [SEP], at most "
+                 f"max_length={max_length} tokens in all")
         first_sep = ids.index(SEP)
         a, b = ids[1:first_sep], ids[first_sep + 1 : -1]
         if types != [0] * (len(a) + 2) + [1] * (len(b) + 1):
-            _fail(f"{call}: token_type_ids {types} for input_ids {ids}",
-                  "0 for [CLS] A [SEP], 1 for B [SEP]")
+            fail(f"{call}: token_type_ids {types} for input_ids {ids}",
+                 "0 for [CLS] A [SEP], 1 for B [SEP]")
         full_a = documents[d][s]
         if label == IS_NEXT:
             full_b = documents[d][s + 1]
         else:
             origin = b[0] // 1000 if b else None
             if origin is None or origin == d:
-                _fail(f"{call}: a NOT_NEXT pair should take B from another document; got B = {b}")
+                fail(f"{call}: a NOT_NEXT pair should take B from another document; got B = {b}")
             full_b = documents[origin][(b[0] % 1000) // 10]
         if (a, b) != truncate_pair(full_a, full_b, max_length - 3):
-            _fail(f"{call}: segments A={a}, B={b} (label {label}); sentences were {full_a} and "
-                  f"{full_b}", "if too long, drop the last token of the longer segment (of B on "
-                  "a tie), one at a time, until [CLS] A [SEP] B [SEP] fits; for IS_NEXT, B is "
-                  "the sentence right after A")
+            fail(f"{call}: segments A={a}, B={b} (label {label}); sentences were {full_a} and "
+                 f"{full_b}", "if too long, drop the last token of the longer segment (of B on "
+                 "a tie), one at a time, until [CLS] A [SEP] B [SEP] fits; for IS_NEXT, B is "
+                 "the sentence right after A")
         labels.append(label)
-    _within("share of IS_NEXT pairs", labels.count(IS_NEXT) / len(labels), 0.5, len(labels),
-            "B should be the true next sentence half of the time")
+    within("share of IS_NEXT pairs", labels.count(IS_NEXT) / len(labels), 0.5, len(labels),
+          "B should be the true next sentence half of the time", unit=" pairs")
     print(f"✅ nsp_pair: {len(labels)} pairs well formed, {labels.count(IS_NEXT)} IS_NEXT.")
 
 
@@ -232,7 +200,7 @@ def check_masked_lm_loss(function: Callable) -> None:
                forbid=(masked_lm_loss,))
 
 
-@_checker("ClassificationHead")
+@checker("ClassificationHead")
 def check_classification_head(head_class: type) -> None:
     """Taught in notebook 05, section 3.
     ``head_class(d_model, num_labels)`` is an ``nn.Module`` whose ``forward(hidden)`` maps
@@ -240,19 +208,19 @@ def check_classification_head(head_class: type) -> None:
     borrowed = [c.__name__ for c in getattr(head_class, "__mro__", ())[1:]
                 if (c.__module__ or "").split(".")[0] == "course_utils"]
     if borrowed:
-        _fail(f"ClassificationHead builds on the package's {borrowed[0]}, not on nn.Module",
-              "write the head yourself: a subclass of nn.Module holding one linear layer")
+        fail(f"ClassificationHead builds on the package's {borrowed[0]}, not on nn.Module",
+             "write the head yourself: a subclass of nn.Module holding one linear layer")
     for d_model, num_labels in ((8, 2), (16, 3)):
         torch.manual_seed(0)
         try:
             head = head_class(d_model, num_labels)
         except NotImplementedError:
-            _fail("ClassificationHead is not written yet.")
+            fail("ClassificationHead is not written yet.")
         linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
         if len(linears) != 1 or linears[0].weight.shape != (num_labels, d_model):
-            _fail(f"ClassificationHead({d_model}, {num_labels}) should hold one "
-                  f"nn.Linear({d_model}, {num_labels}); found {linears}",
-                  "one linear layer, from the width of a token vector to one score per label")
+            fail(f"ClassificationHead({d_model}, {num_labels}) should hold one "
+                 f"nn.Linear({d_model}, {num_labels}); found {linears}",
+                 "one linear layer, from the width of a token vector to one score per label")
         hidden = torch.randn(4, 6, d_model)
         with torch.no_grad():
             logits = head.eval()(hidden)
@@ -261,13 +229,13 @@ def check_classification_head(head_class: type) -> None:
             other[:, 1:] = torch.randn(4, 5, d_model)
             changed = head(other)
         if not tensors_match(logits, expected):
-            _fail(f"head(hidden) should be the linear layer applied to the [CLS] vector; "
-                  f"{explain_tensors(logits, expected)}",
-                  "read the [CLS] vector, the first position of every sequence")
+            fail(f"head(hidden) should be the linear layer applied to the [CLS] vector; "
+                 f"{explain_tensors(logits, expected)}",
+                 "read the [CLS] vector, the first position of every sequence")
         if not torch.allclose(changed, logits):
-            _fail("the logits changed when tokens other than [CLS] changed",
-                  "the head reads the first position only; the other tokens reach it "
-                  "through attention, inside the body")
+            fail("the logits changed when tokens other than [CLS] changed",
+                 "the head reads the first position only; the other tokens reach it "
+                 "through attention, inside the body")
     print("✅ ClassificationHead: one linear layer on the [CLS] vector.")
 
 

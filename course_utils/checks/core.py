@@ -13,7 +13,9 @@ Three rules, the same for every exercise of the course:
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,6 +153,42 @@ def _run_cases(name: str, function: Callable, cases: list[Case], same: Callable,
 
 class NotYourOwnWork(AssertionError):
     """Raised when a solution calls a package function that the exercise asks to build."""
+
+
+def fail(message: str, hint: str = "") -> None:
+    """Raise the ``AssertionError`` a checker reports: the message, then a hint in words."""
+    raise AssertionError(message + (f"\n  hint: {hint}" if hint else ""))
+
+
+def within(what: str, rate: float, target: float, n: int, hint: str, unit: str = "") -> None:
+    """Fail unless ``rate`` (a share of ``n`` draws) is within 4 standard errors of ``target``."""
+    se = math.sqrt(target * (1 - target) / n)
+    if abs(rate - target) > 4 * se:
+        fail(f"{what}: {rate:.3f} over {n}{unit}, expected {target:.3f} ± {4 * se:.3f}", hint)
+
+
+def checker(name: str) -> Callable[[Callable], Callable]:
+    """Wrap a checker of exercise ``name``: refuse a non-function and the package's own function,
+    and end every failure (but "not written yet" and ``NotYourOwnWork``) with the ``code_hint``."""
+
+    def wrap(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def checked(function: Callable) -> None:
+            if not callable(function):
+                raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
+            _refuse_package_function(name, function)
+            try:
+                check(function)
+            except NotYourOwnWork:
+                raise
+            except AssertionError as error:
+                if "not written yet" in str(error):
+                    raise
+                raise AssertionError(f"{error}\n  still stuck? code_hint({name!r}) shows a line "
+                                     f"of code") from None
+        return checked
+
+    return wrap
 
 
 @contextmanager

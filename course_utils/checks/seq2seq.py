@@ -18,7 +18,6 @@ The package's reference functions refuse to run while the student's function run
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import random
@@ -29,8 +28,8 @@ import torch
 from torch import nn
 
 from course_utils import decoding, noising, seq2seq
-from course_utils.checks.core import Case, NotYourOwnWork, _refuse_package_function, own_work, \
-    register_code_hints, run_checks
+from course_utils.checks.core import Case, NotYourOwnWork, _refuse_package_function, checker, fail, own_work, \
+    register_code_hints, run_checks, within
 
 # The package's reference functions each exercise rebuilds: disabled while the student's runs.
 SPAN_CORRUPTION_PARTS = (noising.span_corruption, noising.corrupt_spans, noising.random_noise_spans,
@@ -58,55 +57,21 @@ register_code_hints({
 })
 
 
-def _fail(message: str, hint: str = "") -> None:
-    raise AssertionError(message + (f"\n  hint: {hint}" if hint else ""))
-
-
-def _checker(name: str) -> Callable[[Callable], Callable]:
-    """Wrap a checker: refuse the package's own function, and point a failure at code_hint."""
-
-    def wrap(check: Callable) -> Callable:
-        @functools.wraps(check)
-        def checked(function: Callable) -> None:
-            if not callable(function):
-                raise AssertionError(f"{name} should be a function, but it is {type(function).__name__}.")
-            _refuse_package_function(name, inspect.unwrap(function))  # also under a decorator
-            try:
-                check(function)
-            except NotYourOwnWork:
-                raise
-            except AssertionError as error:
-                if "not written yet" in str(error):
-                    raise
-                raise AssertionError(f"{error}\n  still stuck? code_hint({name!r}) shows a line "
-                                     f"of code") from None
-        return checked
-
-    return wrap
-
-
 def _call(name: str, function: Callable, call: str, *args: Any) -> Any:
     """``function(*args)``; a crash becomes a message that shows the call."""
     try:
         return function(*args)
     except NotImplementedError:
-        _fail(f"{name} is not written yet: replace `raise NotImplementedError()` with your code.")
+        fail(f"{name} is not written yet: replace `raise NotImplementedError()` with your code.")
     except NotYourOwnWork:
         raise
     except Exception as error:  # the student's code crashed: show where
         raise AssertionError(f"{call} raised {type(error).__name__}: {error}") from error
 
 
-def _within(what: str, rate: float, target: float, n: int, hint: str) -> None:
-    """Fail unless ``rate`` (a share of ``n`` draws) is within 4 standard errors of ``target``."""
-    se = math.sqrt(target * (1 - target) / n)
-    if abs(rate - target) > 4 * se:
-        _fail(f"{what}: {rate:.3f} over {n}, expected {target:.3f} ± {4 * se:.3f}", hint)
-
-
 def _in_band(what: str, value: float, low: float, high: float, hint: str) -> None:
     if not low <= value <= high:
-        _fail(f"{what}: {value:.3f}, expected between {low} and {high}", hint)
+        fail(f"{what}: {value:.3f}, expected between {low} and {high}", hint)
 
 
 def _ids(value: Any) -> list[int] | None:
@@ -161,26 +126,26 @@ def _count_text(length: int, counts: list[int]) -> str:
 def _read_corruption(call: str, tokens: list[int], got: Any) -> list[tuple[int, int]]:
     """Check the form of one ``(inputs, targets)``; return its noise spans ``(start, end)``."""
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
-        _fail(f"{call} should return a pair (inputs, targets); got {got!r:.200}")
+        fail(f"{call} should return a pair (inputs, targets); got {got!r:.200}")
     inputs, targets = _ids(got[0]), _ids(got[1])
     if inputs is None or targets is None:
-        _fail(f"{call}: inputs and targets should be lists of token ids; got {got!r:.200}")
+        fail(f"{call}: inputs and targets should be lists of token ids; got {got!r:.200}")
     if inputs[-1:] != [_EOS] or targets[-1:] != [_EOS]:
-        _fail(f"{call} returned\n  inputs:  {inputs}\n  targets: {targets}",
-              "both the input and the target end with eos_id (added after the corruption)")
+        fail(f"{call} returned\n  inputs:  {inputs}\n  targets: {targets}",
+             "both the input and the target end with eos_id (added after the corruption)")
     position = {t: i for i, t in enumerate(tokens)}
     strangers = [t for t in inputs[:-1] if t not in position and t not in _SENTINELS]
     if strangers:
-        _fail(f"{call}: the input holds {strangers[0]}, neither a token of the text nor a sentinel",
-              "the input is the text with each noise span replaced by one sentinel")
+        fail(f"{call}: the input holds {strangers[0]}, neither a token of the text nor a sentinel",
+             "the input is the text with each noise span replaced by one sentinel")
     kept = [position[t] for t in inputs if t in position]
     if kept != sorted(set(kept)):
-        _fail(f"{call}: the input's tokens {kept and [tokens[k] for k in kept][:20]} are not the text's "
-              f"tokens in order", "keep the tokens that are not noise where they are, each once")
+        fail(f"{call}: the input's tokens {kept and [tokens[k] for k in kept][:20]} are not the text's "
+             f"tokens in order", "keep the tokens that are not noise where they are, each once")
     if len(kept) == len(tokens):
-        _fail(f"{call}: the input still holds every token of the text (inputs: {inputs})",
-              "the noise tokens leave the input: each noise span is replaced by one sentinel, and the "
-              "target holds the span")
+        fail(f"{call}: the input still holds every token of the text (inputs: {inputs})",
+             "the noise tokens leave the input: each noise span is replaced by one sentinel, and the "
+             "target holds the span")
     return _runs(sorted(set(range(len(tokens))) - set(kept)))
 
 
@@ -189,22 +154,22 @@ def _check_layout(call: str, tokens: list[int], spans: list[tuple[int, int]]) ->
     length, noise = len(tokens), sum(end - start for start, end in spans)
     counts = _noise_counts(length)
     if noise not in counts:
-        _fail(f"{call} turned {noise} of the {length} tokens into noise; T5 takes "
-              f"{_count_text(length, counts)}",
-              "the number of noise tokens is fixed by the length: 15 % of it, rounded, at least 1 and at "
-              "most all but one; only where they go is random")
+        fail(f"{call} turned {noise} of the {length} tokens into noise; T5 takes "
+             f"{_count_text(length, counts)}",
+             "the number of noise tokens is fixed by the length: 15 % of it, rounded, at least 1 and at "
+             "most all but one; only where they go is random")
     num_spans = max(1, round(noise / 3))
     if len(spans) != num_spans:
-        _fail(f"{call}: the {noise} noise tokens form {len(spans)} span(s) {spans}; T5 cuts them into "
-              f"max(1, round({noise} / 3)) = {num_spans}",
-              "cut the noise tokens into that many non-empty spans and the kept tokens into as many "
-              "non-empty spans (an empty piece would merge two spans), then alternate them")
+        fail(f"{call}: the {noise} noise tokens form {len(spans)} span(s) {spans}; T5 cuts them into "
+             f"max(1, round({noise} / 3)) = {num_spans}",
+             "cut the noise tokens into that many non-empty spans and the kept tokens into as many "
+             "non-empty spans (an empty piece would merge two spans), then alternate them")
     if spans[0][0] == 0:
-        _fail(f"{call}: the text starts with a noise span {spans[0]}",
-              "lay the spans out kept, noise, kept, noise, ...: a kept span comes first")
+        fail(f"{call}: the text starts with a noise span {spans[0]}",
+             "lay the spans out kept, noise, kept, noise, ...: a kept span comes first")
     if spans[-1][1] != length:
-        _fail(f"{call}: the text ends with kept tokens after the last noise span {spans[-1]}",
-              "there are as many kept spans as noise spans, kept first, so the text ends with a noise span")
+        fail(f"{call}: the text ends with kept tokens after the last noise span {spans[-1]}",
+             "there are as many kept spans as noise spans, kept first, so the text ends with a noise span")
 
 
 def _check_corruption_form(call: str, tokens: list[int], spans: list[tuple[int, int]], got: Any) -> None:
@@ -218,12 +183,12 @@ def _check_corruption_form(call: str, tokens: list[int], spans: list[tuple[int, 
         sentinels = sum(t in _SENTINELS for t in inputs)
         noise = sum(end - start for start, end in spans)
         if sentinels == noise and noise > len(spans):
-            _fail(shown, "each noise span becomes ONE sentinel in the input, however long it is")
-        _fail(shown, "in the input, the first noise span becomes the first of the sentinel ids, the "
-                     "second span the second sentinel, and so on; the kept tokens stay as they are")
+            fail(shown, "each noise span becomes ONE sentinel in the input, however long it is")
+        fail(shown, "in the input, the first noise span becomes the first of the sentinel ids, the "
+                    "second span the second sentinel, and so on; the kept tokens stay as they are")
     if targets != expected_targets:
-        _fail(shown, "the target is, span after span, its sentinel followed by the span's tokens, "
-                     "and eos_id at the end")
+        fail(shown, "the target is, span after span, its sentinel followed by the span's tokens, "
+                    "and eos_id at the end")
 
 
 def _composition_share(total: int, parts: int, predicate: Callable[[int], bool]) -> float:
@@ -234,7 +199,7 @@ def _composition_share(total: int, parts: int, predicate: Callable[[int], bool])
     return sum(math.comb(total - j - 1, parts - 2) for j in range(1, total - parts + 2) if predicate(j)) / ways
 
 
-@_checker("span_corruption")
+@checker("span_corruption")
 def check_span_corruption(function: Callable) -> None:
     """Taught in notebook 07.
     ``function(tokens, sentinel_ids, eos_id, rng)`` -> ``(inputs, targets)``, lists of ids:
@@ -253,8 +218,8 @@ def check_span_corruption(function: Callable) -> None:
         with own_work(function, *SPAN_CORRUPTION_PARTS):
             got = _call(name, function, call, tokens, sentinels, _EOS, random.Random(seed))
         if tokens != _text(len(tokens)) or sentinels != list(_SENTINELS):
-            _fail(f"{call} changed its arguments in place",
-                  "build the input and the target as new lists; leave tokens and sentinel_ids as they were")
+            fail(f"{call} changed its arguments in place",
+                 "build the input and the target as new lists; leave tokens and sentinel_ids as they were")
         return call, got
 
     for length in [*range(2, 41), 50, 64, 90, 137, 200]:
@@ -266,8 +231,8 @@ def check_span_corruption(function: Callable) -> None:
             _check_corruption_form(call, tokens, spans, got)
     call, first = run(_text(60), 7)  # 9 noise tokens in 3 spans: something to draw
     if run(_text(60), 7)[1] != first:
-        _fail(f"{call} gave two different answers for the same seed",
-              "draw every random number from the rng you are given, not from the random module")
+        fail(f"{call} gave two different answers for the same seed",
+             "draw every random number from the rng you are given, not from the random module")
 
     noise_lengths, kept_lengths = [], []  # 100 tokens: 15 noise tokens in 5 spans, 85 kept in 5
     for seed in range(400):
@@ -280,12 +245,12 @@ def check_span_corruption(function: Callable) -> None:
         kept_lengths += [start - end for (start, _), end in zip(spans, ends)]
     hint = ("cut the noise tokens (and, separately, the kept tokens) into the spans uniformly at random: "
             "choose the cut points among the gaps between tokens, all at once, without repeats")
-    _within("share of noise spans 1 token long, in texts of 100 tokens (15 noise tokens in 5 spans)",
-            noise_lengths.count(1) / len(noise_lengths), _composition_share(15, 5, lambda j: j == 1),
-            len(noise_lengths), hint)
-    _within("share of kept spans shorter than 17 tokens, in texts of 100 tokens (85 kept in 5 spans)",
-            sum(k < 17 for k in kept_lengths) / len(kept_lengths),
-            _composition_share(85, 5, lambda j: j < 17), len(kept_lengths), hint)
+    within("share of noise spans 1 token long, in texts of 100 tokens (15 noise tokens in 5 spans)",
+           noise_lengths.count(1) / len(noise_lengths), _composition_share(15, 5, lambda j: j == 1),
+           len(noise_lengths), hint)
+    within("share of kept spans shorter than 17 tokens, in texts of 100 tokens (85 kept in 5 spans)",
+           sum(k < 17 for k in kept_lengths) / len(kept_lengths),
+           _composition_share(85, 5, lambda j: j < 17), len(kept_lengths), hint)
     print(f"✅ {name}: the form, the counts and the layout right at {len(range(2, 41)) + 5} lengths; "
           f"span lengths as T5's over 400 texts.")
 
@@ -308,16 +273,16 @@ def _read_infilling(call: str, tokens: list[int], got: Any, mask_id: int) -> tup
     missing, lengths of the removed runs)."""
     out = _ids(got)
     if out is None:
-        _fail(f"{call} should return a list of token ids; got {got!r:.200}")
+        fail(f"{call} should return a list of token ids; got {got!r:.200}")
     position = {t: i for i, t in enumerate(tokens)}
     strangers = [t for t in out if t != mask_id and t not in position]
     if strangers:
-        _fail(f"{call} returned {out}: {strangers[0]} is neither a token of the text nor mask_id={mask_id}",
-              "the output is the text with spans replaced by mask_id (and a few masks inserted)")
+        fail(f"{call} returned {out}: {strangers[0]} is neither a token of the text nor mask_id={mask_id}",
+             "the output is the text with spans replaced by mask_id (and a few masks inserted)")
     kept = [position[t] for t in out if t != mask_id]
     if kept != sorted(set(kept)):
-        _fail(f"{call} returned {out}: the text's tokens are not in their order, or repeated",
-              "text infilling only removes spans and puts masks in; the other tokens stay in order")
+        fail(f"{call} returned {out}: the text's tokens are not in their order, or repeated",
+             "text infilling only removes spans and puts masks in; the other tokens stay in order")
     removed, masks, lone, runs = len(tokens) - len(kept), len(out) - len(kept), 0, []
     previous, masks_here = -1, 0  # the last kept position, the masks since it
     for t in [*out, None]:
@@ -327,8 +292,8 @@ def _read_infilling(call: str, tokens: list[int], got: Any, mask_id: int) -> tup
         here = len(tokens) if t is None else position[t]
         gap = here - previous - 1  # tokens removed between two kept ones
         if gap and not masks_here:
-            _fail(f"{call} returned {out}: tokens {tokens[previous + 1:here]} vanished without a mask",
-                  "each span is replaced by ONE mask_id: its first token becomes the mask, the rest is deleted")
+            fail(f"{call} returned {out}: tokens {tokens[previous + 1:here]} vanished without a mask",
+                 "each span is replaced by ONE mask_id: its first token becomes the mask, the rest is deleted")
         if gap:
             runs.append(gap)
         else:
@@ -336,14 +301,14 @@ def _read_infilling(call: str, tokens: list[int], got: Any, mask_id: int) -> tup
         previous, masks_here = here, 0
     budget = math.ceil(0.3 * len(tokens))
     if tokens and not 1 <= removed <= budget:
-        _fail(f"{call} removed {removed} of the {len(tokens)} tokens; the spans cover "
-              f"ceil(0.3 * {len(tokens)}) = {budget} token{'s' * (budget != 1)} at most (fewer where they overlap)",
-              "draw span lengths (Poisson with mean 3) until they add up to 30 % of the tokens, rounded "
-              "up, and shorten the last one so that they add up exactly")
+        fail(f"{call} removed {removed} of the {len(tokens)} tokens; the spans cover "
+             f"ceil(0.3 * {len(tokens)}) = {budget} token{'s' * (budget != 1)} at most (fewer where they overlap)",
+             "draw span lengths (Poisson with mean 3) until they add up to 30 % of the tokens, rounded "
+             "up, and shorten the last one so that they add up exactly")
     return removed, masks, lone, runs
 
 
-@_checker("text_infilling")
+@checker("text_infilling")
 def check_text_infilling(function: Callable) -> None:
     """Taught in notebook 07.
     ``function(tokens, mask_id, rng)`` -> a new list of ids: BART's text infilling of ``tokens``,
@@ -361,8 +326,8 @@ def check_text_infilling(function: Callable) -> None:
         with own_work(function, *TEXT_INFILLING_PARTS):
             got = _call(name, function, call, tokens, mask_id, random.Random(seed))
         if tokens != _text(len(tokens)):
-            _fail(f"{call} changed its argument tokens in place",
-                  "build the infilled text as a new list; leave tokens as it was")
+            fail(f"{call} changed its argument tokens in place",
+                 "build the infilled text as a new list; leave tokens as it was")
         return call, got
 
     for length in [*range(1, 41), 64, 137]:
@@ -372,8 +337,8 @@ def check_text_infilling(function: Callable) -> None:
             _read_infilling(call, tokens, got, mask_id)
     call, first = run(_text(60), _MASK, 7)
     if run(_text(60), _MASK, 7)[1] != first:
-        _fail(f"{call} gave two different answers for the same seed",
-              "draw every random number from the rng you are given, not from the random module")
+        fail(f"{call} gave two different answers for the same seed",
+             "draw every random number from the rng you are given, not from the random module")
 
     removed = masks = lone = 0
     runs: list[int] = []
@@ -607,8 +572,8 @@ def _check_beam_scores(function: Callable, cases: list[Case]) -> None:
             if not (isinstance(got, (tuple, list)) and len(got) == 2 and _ids(got[0]) == case.expected[0]):
                 continue  # run_checks explains the tokens
             if not _same_beam(got, case.expected):
-                _fail(f"{call}: the right tokens {case.expected[0]}, but the score {got[1]!r} should be "
-                      f"{case.expected[1]:.5f}",
-                      "the score is the summed log-probability of the tokens after start_id (eos included) "
-                      "divided by length ** length_penalty, where length counts those tokens (not start_id); "
-                      "return it as a float\n  still stuck? code_hint('beam_search') shows a line of code")
+                fail(f"{call}: the right tokens {case.expected[0]}, but the score {got[1]!r} should be "
+                     f"{case.expected[1]:.5f}",
+                     "the score is the summed log-probability of the tokens after start_id (eos included) "
+                     "divided by length ** length_penalty, where length counts those tokens (not start_id); "
+                     "return it as a float\n  still stuck? code_hint('beam_search') shows a line of code")
