@@ -5,43 +5,16 @@ hidden tests; ``nbgrader autograde`` must give the instructor's version full poi
 released, unanswered version zero points (so the tests can fail).
 """
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from notebook_files import NOTEBOOKS, nbgrader_cells, read
 
+from course_utils.cli import ASSIGNMENT, make_course_directory, run_nbgrader
+
 GRADED = [path for path in NOTEBOOKS if nbgrader_cells(read(path))]
-ASSIGNMENT = "lesson"
-
-
-def nbgrader(course, *args):
-    # nbgrader runs the `alembic` command of its own environment: put that on the PATH.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-        cwd=course, capture_output=True, text=True, timeout=900, env=env,
-    )
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def make_course(tmp_path, notebook_path):
-    course = tmp_path / "course"
-    (course / "source" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(notebook_path, course / "source" / ASSIGNMENT / notebook_path.name)
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        "c.CourseDirectory.course_id = 'course'\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.ExecutePreprocessor.timeout = 600\n"
-    )
-    return course
 
 
 def total_score(course, student):
@@ -54,8 +27,8 @@ def total_score(course, student):
 
 @pytest.mark.parametrize("path", GRADED, ids=[p.name for p in GRADED])
 def test_release_and_autograde(tmp_path, path):
-    course = make_course(tmp_path, path)
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    course = make_course_directory(tmp_path, [path], ASSIGNMENT)  # what `course release` builds
+    run_nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
 
     released = course / "release" / ASSIGNMENT / path.name
     student_text = released.read_text()
@@ -70,7 +43,7 @@ def test_release_and_autograde(tmp_path, path):
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         shutil.copy(notebook, folder / path.name)
-    nbgrader(course, "autograde", ASSIGNMENT, "--create", "--force")
+    run_nbgrader(course, "autograde", ASSIGNMENT, "--create", "--force")
 
     score, max_score = total_score(course, "solver")
     assert max_score > 0 and score == max_score
