@@ -218,6 +218,11 @@ class Seq2SeqSizes:
     finetune_batch_size: int = 32  # examples of all tasks mixed in each batch
     max_new_tokens: int = 16  # longest target greedy decoding writes (the answers have at most 12 tokens)
     seeds: int = 2  # fine-tuning runs per setting
+    # the miniature of T5's objective table (course_utils.objectives): four smaller pretrainings
+    table_num_layers: int = 1  # encoder and decoder layers each; the decoder-only model gets twice as many
+    table_pretrain_steps: int = 20
+    table_finetune_epochs: int = 1  # a fixed number of passes, no validation: the same for every arm
+    table_seeds: int = 2  # pretraining seeds per arm (each fine-tuned once, with the same seed)
 
 
 @dataclass(frozen=True)
@@ -313,7 +318,8 @@ SCALES: dict[str, Scale] = {
                              num_sentinels=8, pretrain_steps=400, batch_size=32, learning_rate=3e-3,
                              warmup_steps=40, eval_every=50, finetune_epochs=15,
                              finetune_learning_rate=1e-3, finetune_batch_size=32, max_new_tokens=16,
-                             seeds=2),
+                             seeds=2, table_num_layers=1, table_pretrain_steps=200,
+                             table_finetune_epochs=8, table_seeds=2),
     ),
     "gpu": Scale(
         name="gpu",
@@ -357,7 +363,8 @@ SCALES: dict[str, Scale] = {
                              num_sentinels=16, pretrain_steps=3_000, batch_size=64, learning_rate=1e-3,
                              warmup_steps=200, eval_every=250, finetune_epochs=10,
                              finetune_learning_rate=5e-4, finetune_batch_size=32, max_new_tokens=16,
-                             seeds=3),
+                             seeds=3, table_num_layers=2, table_pretrain_steps=2_000,
+                             table_finetune_epochs=10, table_seeds=3),
     ),
 }
 

@@ -38,7 +38,7 @@ COURSE_MAP: tuple[Lesson, ...] = (
            "causal LM pretraining, decoding, fine-tuning with an auxiliary LM loss, zero-shot",
            "ready"),
     Lesson("07", "07_t5_and_bart.ipynb", "T5 and BART",
-           "span corruption, BART noising, text-to-text multitask fine-tuning", "planned"),
+           "span corruption, BART noising, text-to-text multitask fine-tuning", "ready"),
     Lesson("08", "08_attention_heads.ipynb", "Attention-head analysis",
            "bertviz, head statistics, syntax heads, head importance, probing", "planned"),
     Lesson("09", "09_peft.ipynb", "Parameter-efficient fine-tuning",

@@ -79,6 +79,11 @@ FLAVOURS = ("t5", "bart")
 OBJECTIVES = {"t5": "span_corruption", "bart": "text_infilling"}
 """Each flavour's pretraining objective, as in its paper."""
 
+PAIR_OBJECTIVES = ("span_corruption", "text_infilling", "prefix_lm")
+"""What ``noised_pair`` can make: the two denoising objectives, and the language-model
+objective of T5's comparison (``"prefix_lm"``: the text cut in two at a random point, the
+first part to read and the second to write; ``course_utils.objectives``)."""
+
 SEQ2SEQ_CHECKPOINT_VERSION = 1
 """Bump when the recipe of ``pretrained_seq2seq`` changes in a way the sizes do not show."""
 
@@ -180,7 +185,10 @@ def noised_pair(
     * ``"span_corruption"`` (T5): ``course_utils.noising.span_corruption`` with the sentinels
       ``ids.sentinels``: the target holds only the removed spans;
     * ``"text_infilling"`` (BART): ``course_utils.noising.text_infilling`` with ``ids.mask``:
-      the target is the whole chunk.
+      the target is the whole chunk;
+    * ``"prefix_lm"`` (the language-model objective of T5's table): the chunk cut at a point
+      drawn uniformly from 1 .. len - 1; the input is the part before, the target the part
+      after (a one-token chunk is all target).
 
     With ``max_length``, a longer input is cut to that many tokens (``</s>`` kept last).
     """
@@ -192,9 +200,12 @@ def noised_pair(
                              f"{len(ids.sentinels)}: use seq2seq_tokenizer(num_sentinels={needed}) "
                              f"or shorter chunks")
         source, target = span_corruption(chunk, sentinel_ids=ids.sentinels, eos_id=ids.eos, rng=rng)
-    else:
+    elif objective == "text_infilling":
         source = [*text_infilling(chunk, mask_id=ids.mask, rng=rng), ids.eos]
         target = [*chunk, ids.eos]
+    else:
+        cut = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 0
+        source, target = [*chunk[:cut], ids.eos], [*chunk[cut:], ids.eos]
     if max_length is not None and len(source) > max_length:  # infilling can insert masks
         source = [*source[: max_length - 1], ids.eos]
     return source, target
@@ -700,8 +711,8 @@ def _check_flavour(flavour: str) -> None:
 
 
 def _check_objective(objective: str) -> None:
-    if objective not in OBJECTIVES.values():
-        raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(OBJECTIVES.values())}")
+    if objective not in PAIR_OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(PAIR_OBJECTIVES)}")
 
 
 def _check_frame(frame: pd.DataFrame) -> None:
