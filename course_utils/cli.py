@@ -5,13 +5,15 @@
     course run notebooks/01_*.ipynb --scale smoke --output out --html
     course run --inplace                            # re-execute the committed notebooks
     course release notebooks/01_bpe_tokenization.ipynb --out release
+    course grade submissions/ --out grades.csv --jobs 2   # autograde a class
 
 ``doctor`` exits with 1 when a required check fails. ``run`` executes each notebook in a fresh
 kernel from the notebook's own folder (``course_utils.execute``), with one progress bar over the
 notebooks; a failing cell is reported as one line naming the notebook, the cell's index and the
 first line of its source, and the exit code is 1. ``release`` builds a temporary nbgrader course,
 runs ``nbgrader generate_assignment`` in it and copies the student versions (solutions replaced,
-hidden tests removed, outputs cleared) to ``--out``.
+hidden tests removed, outputs cleared) to ``--out``. ``grade`` autogrades a folder of submissions
+against the instructor's notebooks (``course_utils.grading``: a gradebook CSV and feedback files).
 
 Without the console script installed, ``python -m course_utils.cli ...`` does the same.
 """
@@ -214,7 +216,35 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     release.add_argument("--out", type=Path, default=Path("release"), metavar="DIR",
                          help="folder for the student versions (default: ./release)")
+    grade = commands.add_parser("grade", help="autograde a folder of submissions through nbgrader")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                       help="one folder per student, or files named <student>_<notebook>.ipynb")
+    grade.add_argument("--source", nargs="+", type=Path, metavar="NOTEBOOK",
+                       help=f"the instructor's notebooks (default: those of {NOTEBOOK_DIR} handed in)")
+    grade.add_argument("--out", type=Path, default=Path("grades.csv"), metavar="CSV",
+                       help="the gradebook: one row per student (default: ./grades.csv)")
+    grade.add_argument("--feedback", type=Path, default=Path("feedback"), metavar="DIR",
+                       help="folder for each student's feedback HTML (default: ./feedback)")
+    grade.add_argument("--no-feedback", action="store_true", help="skip the feedback files")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N", help="submissions graded side by side")
+    grade.add_argument("--cell-timeout", type=int, default=60, metavar="S",
+                       help="seconds before a cell is interrupted (default: 60)")
+    grade.add_argument("--course-dir", type=Path, metavar="DIR",
+                       help="keep nbgrader's course folders here, to inspect them (default: temporary)")
     return parser
+
+
+def default_sources(submissions: Path) -> list[Path]:
+    """The course's notebooks with exercises whose file names occur among ``submissions``."""
+    handed_in = {path.name for path in Path(submissions).rglob("*.ipynb")}
+    graded = [path for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+              if '"grade": true' in path.read_text()]
+    chosen = [path for path in graded if any(name == path.name or name.endswith("_" + path.name)
+                                             for name in handed_in)]
+    if not chosen:
+        raise ValueError(f"none of the course's graded notebooks ({', '.join(p.name for p in graded)}) was "
+                         f"found in {submissions}; name the instructor's versions with --source")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,6 +261,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"course run: {len(failures)} of {len(paths)} notebook(s) failed: {names}",
                       file=sys.stderr)
                 return 1
+            return 0
+        if args.command == "grade":
+            from course_utils.grading import grade_submissions
+
+            if not args.submissions.is_dir():
+                raise FileNotFoundError(f"no folder of submissions at {args.submissions}")
+            sources = args.source or default_sources(args.submissions)
+            report = grade_submissions(args.submissions, sources, args.out,
+                                       None if args.no_feedback else args.feedback, jobs=args.jobs,
+                                       cell_timeout=args.cell_timeout, course_dir=args.course_dir)
+            table = report.table
+            print(f"graded {len(table)} student(s) on {', '.join(p.name for p in sources)}: mean "
+                  f"{table['total'].mean():.1f} of {table['max_score'].iloc[0]:.0f} points; gradebook {report.csv}"
+                  + (f", feedback in {report.feedback}/" if report.feedback else ""))
+            flagged = table[table["notes"] != ""]
+            for student, note in flagged["notes"].items():
+                print(f"  {student}: {note}")
             return 0
         released = release_notebooks(args.notebooks, args.out)
         for path in released:

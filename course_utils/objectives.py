@@ -191,6 +191,16 @@ def arm_loss(architecture: str, pad_id: int):
     return lambda model, batch: decoder_only_loss(model, decoder_only_batch(batch, pad_id).to(batch.input_ids.device))
 
 
+def table_warmup_steps(sizes: Seq2SeqSizes) -> int:
+    """Taught in notebook 07. The warm-up of a table arm's pretraining: the same share of its
+    ``table_pretrain_steps`` as ``warmup_steps`` is of the main ``pretrain_steps``.
+
+    >>> table_warmup_steps(Seq2SeqSizes(pretrain_steps=400, warmup_steps=200, table_pretrain_steps=150))
+    75
+    """
+    return round(sizes.warmup_steps * sizes.table_pretrain_steps / max(1, sizes.pretrain_steps))
+
+
 def pretrained_arm(
     architecture: str, objective: str, scale: Scale | str | None = None, seed: int = 0,
     retrain: bool = False, show_progress: bool = True,
@@ -211,8 +221,9 @@ def pretrained_arm(
     tokenizer = seq2seq_tokenizer(sizes.num_sentinels)
     pad_id = tokenizer.token_to_id[PAD_TOKEN]
     config = arm_config(architecture, len(tokenizer.vocab), sizes)
+    warmup = table_warmup_steps(sizes)
     pretraining = {"steps": sizes.table_pretrain_steps, "batch_size": sizes.batch_size,
-                   "learning_rate": sizes.learning_rate, "warmup_steps": sizes.warmup_steps,
+                   "learning_rate": sizes.learning_rate, "warmup_steps": warmup,
                    "lr_decay": sizes.lr_decay, "max_length": sizes.max_length}
     key = checkpoint_key(
         f"objective-{architecture}-{TABLE_OBJECTIVES[objective]}-{scale.name}", config=config,
@@ -227,7 +238,7 @@ def pretrained_arm(
         start = time.perf_counter()
         losses = train(
             model, lambda: data.batch(sizes.batch_size), arm_loss(architecture, pad_id), sizes.table_pretrain_steps,
-            learning_rate=sizes.learning_rate, warmup_steps=sizes.warmup_steps, decay=sizes.lr_decay, fused=True,
+            learning_rate=sizes.learning_rate, warmup_steps=warmup, decay=sizes.lr_decay, fused=True,
             desc=f"pretraining {architecture} ({objective})", show_progress=show_progress,
         )  # fmt: skip
         return {"train_loss": losses, "seconds": round(time.perf_counter() - start, 2),

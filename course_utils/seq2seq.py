@@ -351,6 +351,40 @@ def seq2seq_loss(model: nn.Module, batch: Seq2SeqBatch, start_id: int | None = N
 
 
 @torch.no_grad()
+def target_log_probs(model: nn.Module, batch: Seq2SeqBatch, start_id: int | None = None) -> Tensor:
+    """Taught in notebook 07. ``(B,)``: the log-probability the model gives each row's whole
+    target (the sum over its real tokens of ``log p(token | input, earlier tokens)``), in eval
+    mode (the model's mode is restored afterwards). ``-seq2seq_loss`` times the number of
+    target tokens, row by row: the score that ranks candidate answers to one input."""
+    start = _START_ID if start_id is None else start_id
+    was_training = model.training
+    model.eval()
+    try:
+        decoder_input = shift_right(batch.labels, start, start)  # (B, T)
+        log_probs = model(batch.input_ids, decoder_input, src_mask=batch.attention_mask).logits.log_softmax(-1)
+        real = batch.labels != IGNORE_INDEX  # (B, T)
+        per_token = log_probs.gather(-1, batch.labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
+        return (per_token * real).sum(dim=1)
+    finally:
+        model.train(was_training)
+
+
+def rank_fills(
+    model: nn.Module, prefix: Sequence[int], candidates: Sequence[Sequence[int]], ids: SpecialIds
+) -> Tensor:
+    """Taught in notebook 07. Span corruption read as a question: the text ``prefix`` with its
+    end missing. T5's recipe always ends a text with a noise span, so the input is ``prefix
+    <extra_id_0> </s>`` and each candidate end is scored as the target ``<extra_id_0> end </s>``,
+    the layout the T5 pretrained on. Returns ``(len(candidates),)`` log-probabilities of the
+    whole target; ``argmax`` is the model's fill."""
+    if not candidates or any(len(end) == 0 for end in candidates):
+        raise ValueError("need at least one candidate, and every candidate end needs a token")
+    source = [*prefix, ids.sentinels[0], ids.eos]
+    pairs = [(source, [ids.sentinels[0], *end, ids.eos]) for end in candidates]
+    return target_log_probs(model, seq2seq_batch(pairs, ids.pad), start_id=ids.pad)
+
+
+@torch.no_grad()
 def evaluate_seq2seq(model: nn.Module, batches: Sequence[Seq2SeqBatch]) -> float:
     """Taught in notebook 07. The mean ``seq2seq_loss`` (nats per target token) over
     ``batches``, in eval mode (the model's mode is restored afterwards)."""

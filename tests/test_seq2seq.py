@@ -39,12 +39,14 @@ from course_utils.seq2seq import (
     pretrained_bart,
     pretrained_seq2seq,
     pretrained_t5,
+    rank_fills,
     seq2seq_batch,
     seq2seq_loss,
     seq2seq_tokenizer,
     shift_right,
     special_ids,
     split_chunks,
+    target_log_probs,
     text_chunks,
     tiny_seq2seq,
     tiny_seq2seq_config,
@@ -171,6 +173,38 @@ def test_loss_equals_a_hand_loop(flavour, randomize):
             log_probs = model(source, decoder_input).logits[0].log_softmax(-1)  # (T, V)
             terms += [-log_probs[t, target[t]] for t in range(len(target))]
         torch.testing.assert_close(seq2seq_loss(model, batch), torch.stack(terms).mean(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_target_log_probs_are_each_rows_summed_loss(flavour, randomize):
+    model = randomize(EncoderDecoderModel(tiny_seq2seq_config(flavour, 50, SMOKE)), 0).train()
+    batch = random_batch(50)
+    scores = target_log_probs(model, batch)
+    assert scores.shape == (len(batch),) and model.training  # the mode comes back as it was
+    for row in range(len(batch)):  # one row alone, no padding: minus its mean loss times its length
+        alone = seq2seq_batch([(batch.input_ids[row, : int(batch.attention_mask[row].sum())].tolist(),
+                                batch.labels[row][batch.labels[row] != IGNORE_INDEX].tolist())], pad_id=0)
+        with torch.no_grad():
+            expected = -seq2seq_loss(model.eval(), alone) * alone.labels.numel()
+        model.train()
+        torch.testing.assert_close(scores[row], expected, atol=1e-4, rtol=1e-5)
+
+
+def test_rank_fills_scores_each_end_as_a_span_corruption_target(s2s_tok, randomize):
+    ids = special_ids(s2s_tok)
+    model = randomize(EncoderDecoderModel(tiny_seq2seq_config("t5", len(s2s_tok.vocab), SMOKE)), 0)
+    prefix = s2s_tok.encode("the capital of france is")
+    candidates = [s2s_tok.encode("paris ."), s2s_tok.encode("rome ."), s2s_tok.encode("the big city .")]
+    scores = rank_fills(model, prefix, candidates, ids)
+    source = [*prefix, ids.sentinels[0], ids.eos]  # T5's texts end with a noise span
+    for k, end in enumerate(candidates):
+        alone = target_log_probs(model, seq2seq_batch([(source, [ids.sentinels[0], *end, ids.eos])], ids.pad))
+        torch.testing.assert_close(scores[k], alone[0], atol=1e-4, rtol=1e-5)
+    assert not torch.allclose(scores[0], scores[1])
+    with pytest.raises(ValueError, match="candidate"):
+        rank_fills(model, prefix, [], ids)
+    with pytest.raises(ValueError, match="candidate"):
+        rank_fills(model, prefix, [[]], ids)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
