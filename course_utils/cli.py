@@ -141,20 +141,28 @@ def check_student_version(notebook, name: str) -> None:
                                "is ClearOutput disabled in an nbgrader_config.py?")
 
 
-def make_course_directory(root: Path, paths: list[Path], assignment: str = ASSIGNMENT) -> Path:
+def make_course_directory(root: Path, paths: list[Path], assignment: str = ASSIGNMENT,
+                          cell_timeout: int = 600) -> Path:
     """An nbgrader course folder under ``root`` with ``paths`` as ``source/<assignment>/``."""
     course = root / "course"
     source = course / "source" / assignment
     source.mkdir(parents=True)
     for path in paths:
         shutil.copy(path, source / path.name)
+    write_nbgrader_config(course, cell_timeout)
+    return course
+
+
+def write_nbgrader_config(course: Path, cell_timeout: int = 600) -> None:
+    """The course folder's ``nbgrader_config.py``: its root, and cells interrupted after
+    ``cell_timeout`` seconds (nbgrader's default is 30)."""
     (course / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         "c.CourseDirectory.course_id = 'course'\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.ExecutePreprocessor.timeout = 600\n"
+        f"c.ExecutePreprocessor.timeout = {int(cell_timeout)}\n"
+        "c.ExecutePreprocessor.interrupt_on_timeout = True\n"
     )
-    return course
 
 
 def run_nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -189,16 +189,6 @@ def neutralise_crashes(path: Path, cell_timeout: int, max_crashes: int = 5) -> l
 
 # --- grading -------------------------------------------------------------------------------------
 
-def _write_config(course: Path, cell_timeout: int) -> None:
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        "c.CourseDirectory.course_id = 'course'\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        f"c.ExecutePreprocessor.timeout = {int(cell_timeout)}\n"
-        "c.ExecutePreprocessor.interrupt_on_timeout = True\n"
-    )
-
-
 def _nbgrader(course: Path, *args: str) -> subprocess.Popen:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=course,
@@ -231,7 +221,8 @@ def grade_submissions(submissions: Path, sources: list[Path], out: Path = Path("
     import pandas as pd
     from nbgrader.api import Gradebook
 
-    from course_utils.cli import ASSIGNMENT, _check_notebooks, make_course_directory, run_nbgrader
+    from course_utils.cli import (ASSIGNMENT, _check_notebooks, make_course_directory, run_nbgrader,
+                                  write_nbgrader_config)
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int; got {jobs!r}")
@@ -249,8 +240,7 @@ def grade_submissions(submissions: Path, sources: list[Path], out: Path = Path("
     notes: dict[str, list[str]] = {student: [] for student in students}
 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
-        base = make_course_directory(Path(course_dir or scratch) / "base", sources)
-        _write_config(base, cell_timeout)
+        base = make_course_directory(Path(course_dir or scratch) / "base", sources, cell_timeout=cell_timeout)
         run_nbgrader(base, "generate_assignment", ASSIGNMENT, "--force")
         shards = [students[k::jobs] for k in range(jobs) if students[k::jobs]]
         courses = []
@@ -259,7 +249,7 @@ def grade_submissions(submissions: Path, sources: list[Path], out: Path = Path("
             if course.exists():
                 shutil.rmtree(course)
             shutil.copytree(base, course)
-            _write_config(course, cell_timeout)
+            write_nbgrader_config(course, cell_timeout)  # its own root
             for student in shard:
                 folder = course / "submitted" / student / ASSIGNMENT
                 folder.mkdir(parents=True)
