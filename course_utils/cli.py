@@ -170,7 +170,7 @@ def run_nbgrader(course: Path, *args: str, timeout: int = 900) -> subprocess.Com
     import importlib.util
 
     if importlib.util.find_spec("nbgrader") is None:
-        raise ReleaseError("nbgrader is not installed; install it with: pip install -e '.[dev]'")
+        raise ReleaseError("nbgrader is not installed; install it with: pip install -e '.[instructor]'")
     # nbgrader runs the `alembic` command of its own environment: put that on the PATH.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
