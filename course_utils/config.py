@@ -226,6 +226,20 @@ class Seq2SeqSizes:
 
 
 @dataclass(frozen=True)
+class HeadAnalysisSizes:
+    """Notebook 08: what the pretrained tiny BERT's heads look at (the defaults are the smoke sizes)."""
+
+    analysis_words: int = 3_000  # words of held-out text whose sentence pairs are analysed
+    analysis_seed: int = 1_000  # its seed: other text than the pretraining corpus (seed 0)
+    min_arcs: int = 5  # arcs a relation needs in each half to get a row of the relation table
+    control_seeds: int = 2  # randomly initialised models of the same shape (the control)
+    importance_examples: int = 64  # validation examples the head-importance gradients average over
+    probe_sentences: int = 200  # sentences whose words train each layer probe
+    probe_epochs: int = 20  # passes of the scalar-mix probes over their training words
+    probe_seeds: int = 2  # probe runs per property and model (the spread of the probes' own training)
+
+
+@dataclass(frozen=True)
 class Scale:
     """Taught in notebook 00, section 3. One preset: a name plus the sizes of every notebook."""
 
@@ -241,6 +255,7 @@ class Scale:
     bert_analysis: BertAnalysisSizes = BertAnalysisSizes()
     gpt: GPTSizes = GPTSizes()  # the defaults are the smoke sizes
     seq2seq: Seq2SeqSizes = Seq2SeqSizes()  # the defaults are the smoke sizes
+    heads: HeadAnalysisSizes = HeadAnalysisSizes()  # the defaults are the smoke sizes
 
 
 SCALES: dict[str, Scale] = {
@@ -322,6 +337,8 @@ SCALES: dict[str, Scale] = {
                              finetune_learning_rate=1e-3, finetune_batch_size=32, max_new_tokens=16,
                              seeds=2, table_num_layers=1, table_pretrain_steps=150,
                              table_finetune_epochs=8, table_seeds=2),
+        heads=HeadAnalysisSizes(analysis_words=20_000, min_arcs=30, control_seeds=3, importance_examples=256,
+                                probe_sentences=600, probe_epochs=30, probe_seeds=2),
     ),
     "gpu": Scale(
         name="gpu",
@@ -367,6 +384,8 @@ SCALES: dict[str, Scale] = {
                              finetune_learning_rate=5e-4, finetune_batch_size=32, max_new_tokens=16,
                              seeds=3, table_num_layers=2, table_pretrain_steps=2_000,
                              table_finetune_epochs=10, table_seeds=3),
+        heads=HeadAnalysisSizes(analysis_words=60_000, min_arcs=50, control_seeds=3, importance_examples=512,
+                                probe_sentences=2_000, probe_epochs=40, probe_seeds=3),
     ),
 }
 

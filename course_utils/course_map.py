@@ -40,7 +40,7 @@ COURSE_MAP: tuple[Lesson, ...] = (
     Lesson("07", "07_t5_and_bart.ipynb", "T5 and BART",
            "span corruption, BART noising, text-to-text multitask fine-tuning", "ready"),
     Lesson("08", "08_attention_heads.ipynb", "Attention-head analysis",
-           "bertviz, head statistics, syntax heads, head importance, probing", "planned"),
+           "bertviz, head statistics, syntax heads, head importance, probing", "ready"),
     Lesson("09", "09_peft.ipynb", "Parameter-efficient fine-tuning",
            "LoRA, adapters, prefix tuning, merging, many tasks on one frozen model", "planned"),
 )

@@ -58,6 +58,8 @@ class AttentionSample:
     word_of_token: list[int]
     heads: list[int] = field(default_factory=list)
     rels: list[str] = field(default_factory=list)
+    _word_attention: Tensor | None = field(default=None, init=False, repr=False, compare=False)
+    _most_attended: Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attention.dim() != 4 or self.attention.shape[-1] != self.attention.shape[-2]:
@@ -192,7 +194,9 @@ def attention_entropy(samples: Sequence[AttentionSample]) -> tuple[np.ndarray, f
 def word_attention(sample: AttentionSample) -> Tensor:
     """Taught in notebook 08, section 5. Word-to-word attention ``(layers, heads, W, W)``: weight
     *to* a word summed over its pieces, *from* a word averaged over them; ``[CLS]`` and ``[SEP]``
-    dropped (so rows no longer sum to 1)."""
+    dropped (so rows no longer sum to 1). Computed once per sample, then kept."""
+    if sample._word_attention is not None:
+        return sample._word_attention
     words = torch.tensor(sample.word_of_token)
     real = words >= 0
     n = sample.num_words
@@ -200,7 +204,18 @@ def word_attention(sample: AttentionSample) -> Tensor:
     one_hot[real.nonzero().squeeze(-1), words[real]] = 1.0  # (L, W)
     to_words = sample.attention @ one_hot  # (layers, heads, L, W): summed over each word's pieces
     pieces = one_hot.sum(0).clamp_min(1)  # (W,)
-    return (one_hot.T @ to_words) / pieces[:, None]  # (layers, heads, W, W): averaged over the attending pieces
+    sample._word_attention = (one_hot.T @ to_words) / pieces[:, None]  # (layers, heads, W, W): mean over attending pieces
+    return sample._word_attention
+
+
+def most_attended(sample: AttentionSample) -> Tensor:
+    """``(layers, heads, W)``: each word's most-attended other word (never itself; on a tie the
+    first), per head. Computed once per sample, then kept."""
+    if sample._most_attended is None:
+        weights = word_attention(sample).clone()
+        weights.diagonal(dim1=-2, dim2=-1).fill_(-1.0)  # a word never predicts itself
+        sample._most_attended = weights.argmax(-1)
+    return sample._most_attended
 
 
 def dependency_accuracy(samples: Sequence[AttentionSample], relation: str | None = None,
@@ -218,9 +233,7 @@ def dependency_accuracy(samples: Sequence[AttentionSample], relation: str | None
                   if h >= 0 and (relation is None or r == relation)]
         if not chosen:
             continue
-        weights = word_attention(sample).clone()
-        weights.diagonal(dim1=-2, dim2=-1).fill_(-1.0)  # a word never predicts itself
-        predicted = weights.argmax(-1)  # (layers, heads, W): each word's most-attended other word
+        predicted = most_attended(sample)  # (layers, heads, W)
         for dependent, head in chosen:
             source, target = (dependent, head) if direction == DIRECTIONS[0] else (head, dependent)
             right += (predicted[..., source] == target).float()
