@@ -234,6 +234,7 @@ class HeadAnalysisSizes:
     min_arcs: int = 5  # arcs a relation needs in each half to get a row of the relation table
     control_seeds: int = 2  # randomly initialised models of the same shape (the control)
     importance_examples: int = 64  # validation examples the head-importance gradients average over
+    pruning_seeds: int = 2  # fine-tuning runs per start (pretrained, scratch) whose heads are removed
     probe_sentences: int = 200  # sentences whose words train each layer probe
     probe_epochs: int = 20  # passes of the scalar-mix probes over their training words
     probe_seeds: int = 2  # probe runs per property and model (the spread of the probes' own training)
@@ -338,7 +339,7 @@ SCALES: dict[str, Scale] = {
                              seeds=2, table_num_layers=1, table_pretrain_steps=150,
                              table_finetune_epochs=8, table_seeds=2),
         heads=HeadAnalysisSizes(analysis_words=20_000, min_arcs=30, control_seeds=3, importance_examples=256,
-                                probe_sentences=600, probe_epochs=30, probe_seeds=2),
+                                pruning_seeds=4, probe_sentences=400, probe_epochs=20, probe_seeds=3),
     ),
     "gpu": Scale(
         name="gpu",
@@ -385,7 +386,7 @@ SCALES: dict[str, Scale] = {
                              seeds=3, table_num_layers=2, table_pretrain_steps=2_000,
                              table_finetune_epochs=10, table_seeds=3),
         heads=HeadAnalysisSizes(analysis_words=60_000, min_arcs=50, control_seeds=3, importance_examples=512,
-                                probe_sentences=2_000, probe_epochs=40, probe_seeds=3),
+                                pruning_seeds=8, probe_sentences=2_000, probe_epochs=40, probe_seeds=3),
     ),
 }
 

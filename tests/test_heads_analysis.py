@@ -153,3 +153,17 @@ def test_collect_attention_on_a_tiny_bert_matches_the_models_own_weights(tok):
     torch.testing.assert_close(sample.attention.sum(-1), torch.ones(sample.attention.shape[:-1]))
     with pytest.raises(ValueError, match="max_length=3"):
         H.collect_attention(model, tok, [(first, second)], max_length=3)
+
+
+def test_nearest_form_baseline_finds_the_nearest_word_of_the_heads_forms():
+    # "to a barn": case(to <- barn); the noun attends to its preposition (head -> dependent)
+    words = ["[CLS]", "go", "to", "a", "barn", "[SEP]", "in", "the", "park", "[SEP]"]
+    ids = [-1, 0, 1, 2, 3, -1, 4, 5, 6, -1]
+    heads, rels = [-1, 3, 3, 0, 6, 6, -1], ["root", "case", "det", "obl", "case", "det", "root"]
+    sample = H.AttentionSample(words, torch.full((1, 1, 10, 10), 0.1), ids, heads, rels)
+    assert H.nearest_form_baseline([sample], [sample], "case", "head -> dependent") == 1.0  # barn -> to, park -> in
+    assert H.nearest_form_baseline([sample], [sample], "case", "dependent -> head") == 1.0  # the forms barn, park
+    # "the" must be ignored: it is not among the heads' forms of "det"'s arcs seen in selection
+    assert H.nearest_form_baseline([sample], [sample], "det") == 1.0
+    with pytest.raises(ValueError, match="unknown direction"):
+        H.nearest_form_baseline([sample], [sample], "case", "up")

@@ -60,6 +60,7 @@ class AttentionSample:
     rels: list[str] = field(default_factory=list)
     _word_attention: Tensor | None = field(default=None, init=False, repr=False, compare=False)
     _most_attended: Tensor | None = field(default=None, init=False, repr=False, compare=False)
+    _forms: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attention.dim() != 4 or self.attention.shape[-1] != self.attention.shape[-2]:
@@ -77,7 +78,7 @@ class AttentionSample:
 
 # ---------------------------------------------------------------- collecting attention
 def consecutive_pairs(documents, max_pairs: int | None = None) -> list[tuple]:
-    """Taught in notebook 08, section 2. Pairs of consecutive sentences of the small world's
+    """Taught in notebook 08, section 1. Pairs of consecutive sentences of the small world's
     documents (``generate_corpus``), in order: the inputs BERT was pretrained on when the
     second sentence really follows the first."""
     pairs = [(first, second) for document in documents
@@ -103,7 +104,7 @@ def encode_pair(tokenizer, first_words: Sequence[str], second_words: Sequence[st
 
 
 def collect_attention(model, tokenizer, sentence_pairs: Sequence[tuple], max_length: int | None = None) -> list[AttentionSample]:
-    """Taught in notebook 08, section 2. Run a BERT (``BertModel`` or ``BertForPreTraining``) on
+    """Taught in notebook 08, section 1. Run a BERT (``BertModel`` or ``BertForPreTraining``) on
     each ``(sentence, sentence)`` pair of the small world (``Sentence`` objects with gold trees)
     and keep every layer's attention. Pairs longer than ``max_length`` tokens are skipped."""
     bert = getattr(model, "bert", model)
@@ -137,7 +138,7 @@ def _stack_shape(samples: Sequence[AttentionSample]) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- where the weight goes
 def special_token_attention(samples: Sequence[AttentionSample]) -> dict[str, np.ndarray]:
-    """Taught in notebook 08, section 3. For ``[CLS]``, ``[SEP]`` and punctuation: the weight an
+    """Taught in notebook 08, section 2. For ``[CLS]``, ``[SEP]`` and punctuation: the weight an
     average token puts on all tokens of that kind, per head, ``(layers, heads)`` each. Averaged
     over every attending token of every sample, as Clark et al. do."""
     layers, heads = _stack_shape(samples)
@@ -154,7 +155,7 @@ def special_token_attention(samples: Sequence[AttentionSample]) -> dict[str, np.
 
 
 def offset_attention(attention: Tensor | Sequence[AttentionSample], offsets: Sequence[int] = (-1, 0, 1)) -> np.ndarray:
-    """Taught in notebook 08, section 3. The average weight a token puts on the token ``k``
+    """Taught in notebook 08, section 2. The average weight a token puts on the token ``k``
     places away (``k = -1`` the previous one, ``0`` itself, ``+1`` the next), per head and
     offset: ``(layers, heads, len(offsets))``. Positions whose neighbour falls outside the
     input are left out of that offset's average. ``attention`` is a list of samples or one
@@ -176,7 +177,7 @@ def offset_attention(attention: Tensor | Sequence[AttentionSample], offsets: Seq
 
 
 def attention_entropy(samples: Sequence[AttentionSample]) -> tuple[np.ndarray, float]:
-    """Taught in notebook 08, section 4. ``(entropy, uniform)``: each head's mean entropy (nats)
+    """Taught in notebook 08, section 3. ``(entropy, uniform)``: each head's mean entropy (nats)
     of its attention distributions, ``(layers, heads)``, over every attending token of every
     sample; and the mean entropy of a uniform distribution over the same tokens (``log L`` per
     row), the baseline of a head that looks everywhere at once."""
@@ -192,7 +193,7 @@ def attention_entropy(samples: Sequence[AttentionSample]) -> tuple[np.ndarray, f
 
 # ---------------------------------------------------------------- syntax
 def word_attention(sample: AttentionSample) -> Tensor:
-    """Taught in notebook 08, section 5. Word-to-word attention ``(layers, heads, W, W)``: weight
+    """Taught in notebook 08, section 4. Word-to-word attention ``(layers, heads, W, W)``: weight
     *to* a word summed over its pieces, *from* a word averaged over them; ``[CLS]`` and ``[SEP]``
     dropped (so rows no longer sum to 1). Computed once per sample, then kept."""
     if sample._word_attention is not None:
@@ -220,7 +221,7 @@ def most_attended(sample: AttentionSample) -> Tensor:
 
 def dependency_accuracy(samples: Sequence[AttentionSample], relation: str | None = None,
                         direction: str = DIRECTIONS[0]) -> tuple[np.ndarray, int]:
-    """Taught in notebook 08, section 5. ``(accuracy, arcs)``: per head, ``(layers, heads)``, the
+    """Taught in notebook 08, section 4. ``(accuracy, arcs)``: per head, ``(layers, heads)``, the
     share of gold arcs of ``relation`` (all relations if None; never the root) where the
     attending word's most-attended other word is the word at the other end of the arc; and how
     many arcs were scored. ``direction`` is one of ``DIRECTIONS``."""
@@ -243,7 +244,7 @@ def dependency_accuracy(samples: Sequence[AttentionSample], relation: str | None
 
 def offset_baseline(samples: Sequence[AttentionSample], relation: str | None = None,
                     offsets: Sequence[int] = tuple(k for k in range(-4, 5) if k != 0)) -> tuple[int, float]:
-    """Taught in notebook 08, section 5. ``(offset, accuracy)`` of the best fixed-offset rule for
+    """Taught in notebook 08, section 4. ``(offset, accuracy)`` of the best fixed-offset rule for
     ``relation``: "the head is the word ``offset`` places from the dependent" (+1: the next word,
     -2: two to the left), chosen among ``offsets``."""
     best = (offsets[0], -1.0)
@@ -261,13 +262,14 @@ def offset_baseline(samples: Sequence[AttentionSample], relation: str | None = N
 
 
 def relation_table(select: Sequence[AttentionSample], evaluate: Sequence[AttentionSample],
-                   relations: Sequence[str], min_arcs: int = 20):
-    """Taught in notebook 08, section 5. The lecture's table: for each relation (and "all"), the
+                   relations: Sequence[str], min_arcs: int = 20, heuristic: bool = True):
+    """Taught in notebook 08, section 4. The lecture's table: for each relation (and "all"), the
     head and direction with the best accuracy on the ``select`` samples, then that head's
     accuracy on the ``evaluate`` samples (choosing the best of many heads on the data it is
     scored on would flatter it), beside the best fixed offset, also chosen on ``select`` and
     scored on ``evaluate``. Heads are named ``layer-head``, counted from 1 as in the paper.
-    Relations with fewer than ``min_arcs`` arcs in either part are left out."""
+    Relations with fewer than ``min_arcs`` arcs in either part are left out. With ``heuristic``,
+    a column ``nearest form`` holds ``nearest_form_baseline`` in the chosen head's direction."""
     import pandas as pd
 
     rows = []
@@ -283,7 +285,69 @@ def relation_table(select: Sequence[AttentionSample], evaluate: Sequence[Attenti
             continue
         offset, _ = offset_baseline(select, relation)
         baseline = offset_baseline(evaluate, relation, offsets=(offset,))[1]
-        rows.append({"relation": relation or "all", "head": f"{best[1] + 1}-{best[2] + 1}", "direction": best[3],
-                     "accuracy": float(held_accuracy[best[1], best[2]]), "baseline offset": offset,
-                     "baseline": baseline, "arcs": held_arcs})
+        row = {"relation": relation or "all", "head": f"{best[1] + 1}-{best[2] + 1}", "direction": best[3],
+               "accuracy": float(held_accuracy[best[1], best[2]]), "baseline offset": offset,
+               "baseline": baseline, "arcs": held_arcs}
+        if heuristic:
+            row["nearest form"] = (nearest_form_baseline(select, evaluate, relation, best[3])
+                                   if relation is not None else float("nan"))
+        rows.append(row)
     return pd.DataFrame(rows).set_index("relation")
+
+
+def _words_and_segments(sample: AttentionSample) -> tuple[list[str], list[int]]:
+    """Each word's form (pieces joined, lower case) and the sentence (0 or 1) it belongs to."""
+    if sample._forms is not None:
+        return sample._forms
+    forms: dict[int, str] = {}
+    segments: dict[int, int] = {}
+    segment = 0
+    for token, word in zip(sample.tokens, sample.word_of_token):
+        if token == "[SEP]":
+            segment += 1
+        if word >= 0:
+            forms[word] = forms.get(word, "") + (token[2:] if token.startswith("##") else token).lower()
+            segments[word] = segment
+    sample._forms = ([forms[w] for w in range(sample.num_words)], [segments[w] for w in range(sample.num_words)])
+    return sample._forms
+
+
+def nearest_form_baseline(select: Sequence[AttentionSample], evaluate: Sequence[AttentionSample], relation: str,
+                          direction: str = DIRECTIONS[0], coverage: float = 0.9) -> float:
+    """Taught in notebook 08, section 4. A heuristic that reads words, not attention: from the
+    ``select`` samples, the forms found at the far end of ``relation``'s arcs (the head for
+    ``"dependent -> head"``, the dependent for ``"head -> dependent"``), the most frequent first
+    until they cover ``coverage`` of the arcs; then, on ``evaluate``, each attending word predicts
+    the nearest word of its sentence with one of those forms (on a tie the left one). Its accuracy,
+    scored arc by arc as ``dependency_accuracy`` is: what a head gets for free if it merely
+    looks for, say, the nearest preposition."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
+
+    def arcs(sample):
+        for dependent, (head, rel) in enumerate(zip(sample.heads, sample.rels)):
+            if head >= 0 and rel == relation:
+                yield (dependent, head) if direction == DIRECTIONS[0] else (head, dependent)
+
+    counts: dict[str, int] = {}
+    for sample in select:
+        forms, _ = _words_and_segments(sample)
+        for _, target in arcs(sample):
+            counts[forms[target]] = counts.get(forms[target], 0) + 1
+    total, wanted, covered = sum(counts.values()), set(), 0
+    for form, count in sorted(counts.items(), key=lambda item: -item[1]):
+        if total and covered >= coverage * total:
+            break
+        wanted.add(form)
+        covered += count
+    right = scored = 0
+    for sample in evaluate:
+        forms, segments = _words_and_segments(sample)
+        for source, target in arcs(sample):
+            candidates = [w for w in range(len(forms)) if w != source and segments[w] == segments[source]
+                          and forms[w] in wanted]
+            if candidates:
+                guess = min(candidates, key=lambda w: (abs(w - source), w))
+                right += guess == target
+            scored += 1
+    return right / max(scored, 1)

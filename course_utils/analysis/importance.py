@@ -43,7 +43,7 @@ def _attention_layers(model: nn.Module) -> list[nn.Module]:
 
 @contextmanager
 def head_gates(model: nn.Module, removed: Iterable[tuple[int, int]] = ()) -> Iterator[Tensor]:
-    """Taught in notebook 08, section 6. Within the block, head ``h`` of layer ``l`` has its
+    """Taught in notebook 08, section 5. Within the block, head ``h`` of layer ``l`` has its
     output multiplied by ``gates[l, h]``: a ``(layers, heads)`` tensor of ones that records
     gradients, with 0 at the ``removed`` ``(layer, head)`` pairs. The hooks go when the block ends."""
     attentions = _attention_layers(model)
@@ -73,7 +73,7 @@ def head_gates(model: nn.Module, removed: Iterable[tuple[int, int]] = ()) -> Ite
 
 def head_importance(model: nn.Module, examples, loss_fn: Callable[[nn.Module, object], Tensor],
                     normalize: bool = True) -> np.ndarray:
-    """Taught in notebook 08, section 6. ``(layers, heads)`` importance scores: the mean over
+    """Taught in notebook 08, section 5. ``(layers, heads)`` importance scores: the mean over
     ``examples`` (an iterable of one-example batches for ``loss_fn(model, batch)``) of
     ``|dL/d gate|``; each layer divided by its L2 norm when ``normalize``. The model's own
     parameters get no gradient."""
@@ -102,7 +102,7 @@ def head_importance(model: nn.Module, examples, loss_fn: Callable[[nn.Module, ob
 
 
 def pruning_order(scores: np.ndarray, rule: str = "least important first", seed: int = 0) -> list[tuple[int, int]]:
-    """Taught in notebook 08, section 6. Every ``(layer, head)`` in the order ``rule`` removes
+    """Taught in notebook 08, section 5. Every ``(layer, head)`` in the order ``rule`` removes
     them: ``"least important first"`` (the paper's), ``"most important first"``, or ``"random"``
     (the control, drawn from ``seed``)."""
     heads = [tuple(int(i) for i in np.unravel_index(k, scores.shape)) for k in range(scores.size)]
@@ -117,7 +117,7 @@ def pruning_order(scores: np.ndarray, rule: str = "least important first", seed:
 
 def pruning_curve(model: nn.Module, order: Sequence[tuple[int, int]],
                   accuracy: Callable[[nn.Module], float]) -> list[float]:
-    """Taught in notebook 08, section 6. ``accuracy(model)`` with the first ``k`` heads of
+    """Taught in notebook 08, section 5. ``accuracy(model)`` with the first ``k`` heads of
     ``order`` removed, for ``k = 0, 1, ..., len(order)``."""
     scores = []
     for k in range(len(order) + 1):

@@ -17,8 +17,8 @@ what layer ``l`` adds to its score, and ``E[l] = sum_l l * Delta^(l) / sum_l Del
 [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]
 >>> center_of_gravity(torch.tensor([0.0, 0.0, 1.0]))
 2.0
->>> expected_layer([0.5, 0.7, 0.8])  # layer 1 adds 0.2, layer 2 adds 0.1
-1.3333333333333333
+>>> round(expected_layer([0.5, 0.7, 0.8]), 4)  # layer 1 adds 0.2, layer 2 adds 0.1
+1.3333
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 def layer_states(model: nn.Module, input_ids: Tensor, token_type_ids: Tensor | None = None,
                  attention_mask: Tensor | None = None) -> Tensor:
-    """Taught in notebook 08, section 7. Every layer's output of a BERT, the embeddings first:
+    """Taught in notebook 08, section 6. Every layer's output of a BERT, the embeddings first:
     ``(layers + 1, B, L, D)``."""
     from course_utils.attention import padding_mask
 
@@ -49,7 +49,7 @@ def layer_states(model: nn.Module, input_ids: Tensor, token_type_ids: Tensor | N
 
 def word_states(model: nn.Module, tokenizer, sentences: Sequence[Sequence[str]], positions: Sequence[int],
                 mask_word: bool = False, batch_size: int = 128) -> Tensor:
-    """Taught in notebook 08, section 7. ``(N, layers + 1, D)``: for each sentence (a tuple of
+    """Taught in notebook 08, section 6. ``(N, layers + 1, D)``: for each sentence (a tuple of
     words) the vectors of its word at ``positions[i]`` (its first piece) in every layer, the input
     being ``[CLS] words [SEP]``. With ``mask_word`` that word's pieces are replaced by one
     ``[MASK]``, so that what the vector holds must come from the context."""
@@ -79,7 +79,7 @@ def word_states(model: nn.Module, tokenizer, sentences: Sequence[Sequence[str]],
 
 
 class ScalarMixProbe(nn.Module):
-    """Taught in notebook 08, section 7. A linear classifier on a learned mixture of layers."""
+    """Taught in notebook 08, section 6. A linear classifier on a learned mixture of layers."""
 
     def __init__(self, num_states: int, width: int, num_labels: int) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class ScalarMixProbe(nn.Module):
 
 def train_probe(states: Tensor, labels: Tensor, num_labels: int, epochs: int = 20, learning_rate: float = 1e-2,
                 batch_size: int = 64, seed: int = 0) -> ScalarMixProbe:
-    """Taught in notebook 08, section 7. Fit a ``ScalarMixProbe`` on ``states (N, layers + 1, D)``
+    """Taught in notebook 08, section 6. Fit a ``ScalarMixProbe`` on ``states (N, layers + 1, D)``
     and integer ``labels (N,)`` with Adam; the batches are shuffled with ``seed``."""
     if len(states) != len(labels) or len(states) == 0:
         raise ValueError(f"need as many labels as states, at least one; got {len(states)} and {len(labels)}")
@@ -138,7 +138,7 @@ def expected_layer(cumulative_scores: Sequence[float]) -> float:
 
 def cumulative_scores(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_labels: int,
                       **training) -> list[float]:
-    """Taught in notebook 08, section 7. Test accuracy of ``P^(l)`` for ``l = 0 .. layers``:
+    """Taught in notebook 08, section 6. Test accuracy of ``P^(l)`` for ``l = 0 .. layers``:
     probes trained on layers ``0..l`` only (the states of the others left out)."""
     (train_states, train_labels), (test_states, test_labels) = train, test
     scores = []

@@ -25,14 +25,16 @@ from course_utils.checks.core import Case, fail, register_code_hints, run_checks
 from course_utils.checks.tensors import explain_tensors, tensors_match
 
 # The package's reference functions each exercise rebuilds: disabled while the student's runs.
-HEAD_ENTROPY_PARTS = (heads.attention_entropy,)
-HEAD_ACCURACY_PARTS = (heads.dependency_accuracy, heads.relation_table)
+# (The checker's own reference answers, _entropy and _accuracy below, are disabled too.)
+HEAD_ENTROPY_PARTS: tuple = (heads.attention_entropy,)
+HEAD_ACCURACY_PARTS: tuple = (heads.dependency_accuracy, heads.relation_table, heads.most_attended,
+                              heads.word_attention)
 
 register_code_hints({
-    "head_entropy": "p = attention.clamp_min(1e-12)  # so that 0 * log 0 counts as 0\n"
-                    "(-(p * p.log()).sum(-1)).mean(-1)  # one entropy per row, then the mean over rows",
-    "head_accuracy": "weights = word_weights.clone(); weights.fill_diagonal_(float('-inf'))  # never itself\n"
-                     "predicted = weights.argmax(-1)  # each word's most-attended other word",
+    "head_entropy": "rows = attention.clamp_min(1e-12)  # log(0) is -inf, but 0 * log(1e-12) is 0\n"
+                    "# then: the entropy of each row (a sum over the last dimension), and a mean over the rows",
+    "head_accuracy": "weights = word_weights.clone(); weights.fill_diagonal_(float('-inf'))  # never the word itself\n"
+                     "# then: each word's most-attended other word, compared with its gold head where it has one",
 })
 
 
@@ -119,3 +121,7 @@ def check_against_package(student_accuracy: Any, package_accuracy: Any) -> None:
         fail("your head_accuracy gives other accuracies than the package's dependency_accuracy on the same samples",
              "both read word-to-word attention without [CLS]/[SEP], skip the root, never predict the word itself")
     print("✅ your head_accuracy agrees with course_utils.analysis.dependency_accuracy on every head")
+
+
+HEAD_ENTROPY_PARTS += (_entropy,)
+HEAD_ACCURACY_PARTS += (_accuracy,)
