@@ -167,3 +167,10 @@ def test_nearest_form_baseline_finds_the_nearest_word_of_the_heads_forms():
     assert H.nearest_form_baseline([sample], [sample], "det") == 1.0
     with pytest.raises(ValueError, match="unknown direction"):
         H.nearest_form_baseline([sample], [sample], "case", "up")
+
+
+def test_nearest_form_baseline_looks_on_the_usual_side_first():
+    # y's head is the x to its right; the x to its left is as near, and wrong
+    sample = H.AttentionSample(["[CLS]", "x", "y", "x", "[SEP]"], torch.full((1, 1, 5, 5), 0.2), [-1, 0, 1, 2, -1],
+                               [-1, 2, 0], ["root", "r", "other"])
+    assert H.nearest_form_baseline([sample], [sample], "r") == 1.0

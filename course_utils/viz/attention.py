@@ -262,8 +262,8 @@ def plot_heads(tokens: Sequence[str], attention: Tensor, layer: int, title: str 
     fig = axes[0].figure
     for h, ax in enumerate(axes):
         image = ax.imshow(weights[h].numpy(), cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(tokens)), tokens if h == 0 else [], fontsize=6)
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(tokens)), tokens if h == 0 else [], fontsize=7)
         ax.set_title(f"layer {layer + 1}, head {h + 1}", fontsize=9)
         ax.set_xlabel("attended token", fontsize=8)
     axes[0].set_ylabel("attending token", fontsize=8)

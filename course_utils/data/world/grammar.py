@@ -261,6 +261,8 @@ def splice(source: str, slot: str, fragment: str) -> str:
 
     >>> splice("she@1:nsubj {VP}@root .@1:punct", "VP", "lost@root her@2:nmod:poss keys@0:obj")
     'she@1:nsubj lost@root her@3:nmod:poss keys@1:obj .@1:punct'
+    >>> splice("after@1:mark {VP}@3:advcl she@3:nsubj rests@root", "VP", "ran@root far@0:advmod")  # a head after the slot
+    'after@1:mark ran@4:advcl far@1:advmod she@4:nsubj rests@root'
     """
     tokens = source.split()
     marker = "{" + slot + "}@"
@@ -286,8 +288,9 @@ def splice(source: str, slot: str, fragment: str) -> str:
         word, arc = arc_of(spec)
         if i == at:
             for fword, _, farc in parts:
-                if farc == "root":
-                    out.append(f"{fword}@{arc}")
+                if farc == "root":  # the fragment's root takes the slot's arc, its head moved like any other
+                    slot_head, _, slot_rel = arc.partition(":")
+                    out.append(f"{fword}@{arc}" if arc == "root" else f"{fword}@{moved(int(slot_head))}:{slot_rel}")
                 else:
                     head, _, rel = farc.partition(":")
                     out.append(f"{fword}@{at + int(head)}:{rel}")
