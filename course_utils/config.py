@@ -338,8 +338,8 @@ SCALES: dict[str, Scale] = {
                              finetune_learning_rate=1e-3, finetune_batch_size=32, max_new_tokens=16,
                              seeds=2, table_num_layers=1, table_pretrain_steps=150,
                              table_finetune_epochs=8, table_seeds=2),
-        heads=HeadAnalysisSizes(analysis_words=20_000, min_arcs=30, control_seeds=3, importance_examples=256,
-                                pruning_seeds=4, probe_sentences=400, probe_epochs=20, probe_seeds=3),
+        heads=HeadAnalysisSizes(analysis_words=20_000, min_arcs=30, control_seeds=2, importance_examples=256,
+                                pruning_seeds=4, probe_sentences=400, probe_epochs=20, probe_seeds=2),
     ),
     "gpu": Scale(
         name="gpu",

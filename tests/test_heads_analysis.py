@@ -174,3 +174,25 @@ def test_nearest_form_baseline_looks_on_the_usual_side_first():
     sample = H.AttentionSample(["[CLS]", "x", "y", "x", "[SEP]"], torch.full((1, 1, 5, 5), 0.2), [-1, 0, 1, 2, -1],
                                [-1, 2, 0], ["root", "r", "other"])
     assert H.nearest_form_baseline([sample], [sample], "r") == 1.0
+
+
+def test_paired_interval_covers_the_difference_and_shrinks_with_more_samples():
+    rng = np.random.default_rng(0)
+    arcs = rng.integers(3, 8, size=400)
+    better = rng.binomial(arcs, 0.8)
+    worse = rng.binomial(arcs, 0.6)
+    low, high = H.paired_interval(better, worse, arcs)
+    difference = (better.sum() - worse.sum()) / arcs.sum()
+    assert low < difference < high and low > 0.1
+    low_small, high_small = H.paired_interval(better[:40], worse[:40], arcs[:40])
+    assert high_small - low_small > high - low
+    same_low, same_high = H.paired_interval(better, better, arcs)
+    assert same_low == same_high == 0.0
+
+
+def test_relation_table_bounds_the_planted_heads_lead():
+    table = H.relation_table(planted(0), planted(1), ["r"], min_arcs=5)
+    assert 0 < table.loc["r", "low"] < table.loc["r", "accuracy"] - table.loc["r", "baseline"] < table.loc["r", "high"]
+    accuracy = H.head_right_per_sample(planted(1), "r", "dependent -> head", 0, 1).sum() / H.arcs_per_sample(
+        planted(1), "r").sum()
+    assert accuracy == pytest.approx(table.loc["r", "accuracy"])

@@ -26,6 +26,7 @@ the word is the sum over its pieces and attention *from* it the mean, as in the 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -268,8 +269,10 @@ def relation_table(select: Sequence[AttentionSample], evaluate: Sequence[Attenti
     accuracy on the ``evaluate`` samples (choosing the best of many heads on the data it is
     scored on would flatter it), beside the best fixed offset, also chosen on ``select`` and
     scored on ``evaluate``. Heads are named ``layer-head``, counted from 1 as in the paper.
-    Relations with fewer than ``min_arcs`` arcs in either part are left out. With ``heuristic``,
-    a column ``nearest form`` holds ``nearest_form_baseline`` in the chosen head's direction."""
+    Relations with fewer than ``min_arcs`` arcs in either part are left out. ``low`` and ``high``
+    bound the head's lead over the offset rule (``paired_interval``, 95 %). With ``heuristic``,
+    ``nearest form`` holds ``nearest_form_baseline`` in the chosen head's direction, and ``form
+    low``/``form high`` the head's lead over it."""
     import pandas as pd
 
     rows = []
@@ -288,9 +291,15 @@ def relation_table(select: Sequence[AttentionSample], evaluate: Sequence[Attenti
         row = {"relation": relation or "all", "head": f"{best[1] + 1}-{best[2] + 1}", "direction": best[3],
                "accuracy": float(held_accuracy[best[1], best[2]]), "baseline offset": offset,
                "baseline": baseline, "arcs": held_arcs}
-        if heuristic:
-            row["nearest form"] = (nearest_form_baseline(select, evaluate, relation, best[3])
-                                   if relation is not None else float("nan"))
+        arcs = arcs_per_sample(evaluate, relation)
+        head_right = head_right_per_sample(evaluate, relation, best[3], best[1], best[2])
+        row["low"], row["high"] = paired_interval(head_right, offset_right_per_sample(evaluate, relation, offset), arcs)
+        if heuristic and relation is not None:
+            form_right = nearest_form_baseline(select, evaluate, relation, best[3], per_sample_counts=True)
+            row["nearest form"] = form_right.sum() / max(arcs.sum(), 1)
+            row["form low"], row["form high"] = paired_interval(head_right, form_right, arcs)
+        elif heuristic:
+            row["nearest form"] = row["form low"] = row["form high"] = float("nan")
         rows.append(row)
     return pd.DataFrame(rows).set_index("relation")
 
@@ -313,7 +322,7 @@ def _words_and_segments(sample: AttentionSample) -> tuple[list[str], list[int]]:
 
 
 def nearest_form_baseline(select: Sequence[AttentionSample], evaluate: Sequence[AttentionSample], relation: str,
-                          direction: str = DIRECTIONS[0], coverage: float = 0.9) -> float:
+                          direction: str = DIRECTIONS[0], coverage: float = 0.9, per_sample_counts: bool = False):
     """Taught in notebook 08, section 4. A heuristic that reads words, not attention: from the
     ``select`` samples, the forms found at the far end of ``relation``'s arcs (the head for
     ``"dependent -> head"``, the dependent for ``"head -> dependent"``), the most frequent first
@@ -321,7 +330,8 @@ def nearest_form_baseline(select: Sequence[AttentionSample], evaluate: Sequence[
     usually is; then, on ``evaluate``, each attending word predicts the nearest word of its sentence
     with one of those forms on that side (on the other side if there is none). Its accuracy,
     scored arc by arc as ``dependency_accuracy`` is: what a head gets for free if it merely
-    looks for, say, the nearest preposition to its left."""
+    looks for, say, the nearest preposition to its left. With ``per_sample_counts``, the number
+    of right arcs in each ``evaluate`` sample instead (for ``paired_interval``)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
 
@@ -344,14 +354,64 @@ def nearest_form_baseline(select: Sequence[AttentionSample], evaluate: Sequence[
             break
         wanted.add(form)
         covered += count
-    right = scored = 0
+    per_sample = []
     for sample in evaluate:
         forms, segments = _words_and_segments(sample)
+        right = 0
         for source, target in arcs(sample):
             candidates = [w for w in range(len(forms)) if w != source and segments[w] == segments[source]
                           and forms[w] in wanted]
             if candidates:  # the nearest on the usual side first, then the nearest on the other
                 guess = min(candidates, key=lambda w: ((w - source) * side < 0, abs(w - source), w))
                 right += guess == target
-            scored += 1
-    return right / max(scored, 1)
+        per_sample.append(right)
+    if per_sample_counts:
+        return np.array(per_sample)
+    return sum(per_sample) / max(sum(len(list(arcs(sample))) for sample in evaluate), 1)
+
+
+def arcs_per_sample(samples: Sequence[AttentionSample], relation: str | None = None) -> np.ndarray:
+    """How many arcs of ``relation`` (all if None; never the root) each sample has."""
+    return np.array([sum(h >= 0 and (relation is None or r == relation) for h, r in zip(s.heads, s.rels))
+                     for s in samples])
+
+
+def head_right_per_sample(samples: Sequence[AttentionSample], relation: str | None, direction: str,
+                          layer: int, head: int) -> np.ndarray:
+    """Arcs of ``relation`` that head ``(layer, head)`` (0-based) gets right, in each sample."""
+    counts = []
+    for sample in samples:
+        predicted = most_attended(sample)[layer, head]  # (W,)
+        right = 0
+        for dependent, (gold, rel) in enumerate(zip(sample.heads, sample.rels)):
+            if gold >= 0 and (relation is None or rel == relation):
+                source, target = (dependent, gold) if direction == DIRECTIONS[0] else (gold, dependent)
+                right += int(predicted[source]) == target
+        counts.append(right)
+    return np.array(counts)
+
+
+def offset_right_per_sample(samples: Sequence[AttentionSample], relation: str | None, offset: int) -> np.ndarray:
+    """Arcs of ``relation`` whose head sits ``offset`` words from the dependent, in each sample."""
+    return np.array([sum(h >= 0 and (relation is None or r == relation) and h == d + offset
+                         for d, (h, r) in enumerate(zip(s.heads, s.rels))) for s in samples])
+
+
+@functools.lru_cache(maxsize=4)
+def _bootstrap_weights(samples: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each of ``samples`` items is drawn in each of ``resamples`` bootstrap draws."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(samples, np.full(samples, 1 / samples), size=resamples).astype(np.float64)
+
+
+def paired_interval(right_a: np.ndarray, right_b: np.ndarray, arcs: np.ndarray, resamples: int = 1_000,
+                    seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Taught in notebook 08, section 4. A bootstrap interval for ``accuracy(a) - accuracy(b)``
+    when both are scored on the same arcs: whole samples (sentence pairs) are drawn with
+    replacement, so the arcs of one sentence, which are not independent, stay together, and each
+    draw compares the two on the same arcs."""
+    weights = _bootstrap_weights(len(arcs), resamples, seed)  # (resamples, samples): times each sample is drawn
+    total = (weights @ arcs).clip(min=1)
+    differences = weights @ (np.asarray(right_a) - np.asarray(right_b)) / total
+    tail = (1 - level) / 2
+    return float(np.quantile(differences, tail)), float(np.quantile(differences, 1 - tail))
