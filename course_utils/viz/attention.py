@@ -44,10 +44,18 @@ def default_library_folder() -> Path:
     return Path(os.environ.get(LIBRARY_FOLDER_VARIABLE, Path.home() / ".cache" / "course_utils" / "js"))
 
 
+def shown_folder(folder: Path) -> str:
+    """A folder as a message shows it: the home folder as ``~``, so no machine's path is printed."""
+    try:
+        return str(Path("~") / Path(folder).relative_to(Path.home()))
+    except ValueError:
+        return str(folder)
+
+
 def install_command(folder: Path | None = None) -> str:
     """The one command that puts the libraries where ``find_libraries`` looks (it downloads)."""
     folder = folder or default_library_folder()
-    return f"npm install --prefix {folder} " + " ".join(package for package, _ in LIBRARIES.values())
+    return f"npm install --prefix {shown_folder(folder)} " + " ".join(package for package, _ in LIBRARIES.values())
 
 
 def find_libraries(folder: Path | str | None = None) -> dict[str, Path]:
@@ -64,7 +72,7 @@ def find_libraries(folder: Path | str | None = None) -> dict[str, Path]:
         else:
             found[name] = path
     if missing:
-        raise FileNotFoundError(f"no {', '.join(missing)} in {folder}; bertviz's views need them offline. "
+        raise FileNotFoundError(f"no {', '.join(missing)} in {shown_folder(folder)}; bertviz's views need them offline. "
                                 f"Install them once with: {install_command(folder)}")
     return found
 
