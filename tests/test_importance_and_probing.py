@@ -9,7 +9,7 @@ import torch
 
 from course_utils.analysis import importance as imp
 from course_utils.analysis import probing
-from course_utils.models import BertForSequenceClassification, BertModel, ModelConfig
+from course_utils.models import BertForSequenceClassification, BertModel
 
 
 @pytest.fixture
