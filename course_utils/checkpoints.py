@@ -356,19 +356,19 @@ def cached_model(
                 )
             else:
                 if verbose:
-                    print(f"loaded {key} from the checkpoint cache ({_shown(path)})")
+                    print(f"loaded {key} from the checkpoint cache ({shown_path(path)})")
                 return model.eval(), metadata
         model = build()  # a fresh one: a failed load may have filled part of the other
         metadata = train(model) or {}
         save_checkpoint(path, model.state_dict(), metadata)
         if verbose:
-            print(f"trained and saved {key} to the checkpoint cache ({_shown(path)})")
+            print(f"trained and saved {key} to the checkpoint cache ({shown_path(path)})")
         return model.eval(), metadata
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """``path`` for messages, with the home folder written ``~`` (no user names in outputs)."""
     try:
-        return str(Path("~") / path.relative_to(Path.home()))
+        return str(Path("~") / Path(path).relative_to(Path.home()))
     except ValueError:
         return str(path)

@@ -248,17 +248,12 @@ def offset_baseline(samples: Sequence[AttentionSample], relation: str | None = N
     """Taught in notebook 08, section 4. ``(offset, accuracy)`` of the best fixed-offset rule for
     ``relation``: "the head is the word ``offset`` places from the dependent" (+1: the next word,
     -2: two to the left), chosen among ``offsets``."""
+    arcs = max(int(arcs_per_sample(samples, relation).sum()), 1)
     best = (offsets[0], -1.0)
     for k in offsets:
-        right = arcs = 0
-        for sample in samples:
-            for dependent, (head, rel) in enumerate(zip(sample.heads, sample.rels)):
-                if head >= 0 and (relation is None or rel == relation):
-                    right += head == dependent + k
-                    arcs += 1
-        accuracy = right / max(arcs, 1)
+        accuracy = offset_right_per_sample(samples, relation, k).sum() / arcs
         if accuracy > best[1]:
-            best = (k, accuracy)
+            best = (k, float(accuracy))
     return best
 
 
@@ -283,17 +278,16 @@ def relation_table(select: Sequence[AttentionSample], evaluate: Sequence[Attenti
             layer, head = np.unravel_index(int(accuracy.argmax()), accuracy.shape)
             if arcs and (best is None or accuracy[layer, head] > best[0]):
                 best = (float(accuracy[layer, head]), int(layer), int(head), direction, arcs)
-        held_accuracy, held_arcs = dependency_accuracy(evaluate, relation, best[3]) if best else (None, 0)
-        if best is None or min(best[4], held_arcs) < min_arcs:
+        arcs = arcs_per_sample(evaluate, relation)  # (samples,): every score below counts these arcs
+        if best is None or min(best[4], int(arcs.sum())) < min_arcs:
             continue
         offset, _ = offset_baseline(select, relation)
-        baseline = offset_baseline(evaluate, relation, offsets=(offset,))[1]
-        row = {"relation": relation or "all", "head": f"{best[1] + 1}-{best[2] + 1}", "direction": best[3],
-               "accuracy": float(held_accuracy[best[1], best[2]]), "baseline offset": offset,
-               "baseline": baseline, "arcs": held_arcs}
-        arcs = arcs_per_sample(evaluate, relation)
         head_right = head_right_per_sample(evaluate, relation, best[3], best[1], best[2])
-        row["low"], row["high"] = paired_interval(head_right, offset_right_per_sample(evaluate, relation, offset), arcs)
+        offset_right = offset_right_per_sample(evaluate, relation, offset)
+        row = {"relation": relation or "all", "head": f"{best[1] + 1}-{best[2] + 1}", "direction": best[3],
+               "accuracy": float(head_right.sum() / arcs.sum()), "baseline offset": offset,
+               "baseline": float(offset_right.sum() / arcs.sum()), "arcs": int(arcs.sum())}
+        row["low"], row["high"] = paired_interval(head_right, offset_right, arcs)
         if heuristic and relation is not None:
             form_right = nearest_form_baseline(select, evaluate, relation, best[3], per_sample_counts=True)
             row["nearest form"] = form_right.sum() / max(arcs.sum(), 1)

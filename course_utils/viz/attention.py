@@ -27,6 +27,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from course_utils.checkpoints import shown_path
+
 LIBRARIES = {
     "requirejs": ("requirejs@2.3.6", ("require.min.js", "require.js", "node_modules/requirejs/require.js")),
     "d3": ("d3@5.7.0", ("d3.min.js", "d3.js", "node_modules/d3/dist/d3.min.js")),
@@ -44,18 +46,10 @@ def default_library_folder() -> Path:
     return Path(os.environ.get(LIBRARY_FOLDER_VARIABLE, Path.home() / ".cache" / "course_utils" / "js"))
 
 
-def shown_folder(folder: Path) -> str:
-    """A folder as a message shows it: the home folder as ``~``, so no machine's path is printed."""
-    try:
-        return str(Path("~") / Path(folder).relative_to(Path.home()))
-    except ValueError:
-        return str(folder)
-
-
 def install_command(folder: Path | None = None) -> str:
     """The one command that puts the libraries where ``find_libraries`` looks (it downloads)."""
     folder = folder or default_library_folder()
-    return f"npm install --prefix {shown_folder(folder)} " + " ".join(package for package, _ in LIBRARIES.values())
+    return f"npm install --prefix {shown_path(folder)} " + " ".join(package for package, _ in LIBRARIES.values())
 
 
 def find_libraries(folder: Path | str | None = None) -> dict[str, Path]:
@@ -72,7 +66,7 @@ def find_libraries(folder: Path | str | None = None) -> dict[str, Path]:
         else:
             found[name] = path
     if missing:
-        raise FileNotFoundError(f"no {', '.join(missing)} in {shown_folder(folder)}; bertviz's views need them offline. "
+        raise FileNotFoundError(f"no {', '.join(missing)} in {shown_path(folder)}; bertviz's views need them offline. "
                                 f"Install them once with: {install_command(folder)}")
     return found
 
